@@ -1,0 +1,14 @@
+// Umbrella header: the whole public API of libautomate.
+#ifndef AUTOMATE_AUTOMATE_H_
+#define AUTOMATE_AUTOMATE_H_
+
+#include "automate/clock.h"
+#include "automate/engine.h"
+#include "automate/execution.h"
+#include "automate/executor.h"
+#include "automate/job.h"
+#include "automate/local_executor.h"
+#include "automate/log.h"
+#include "automate/store.h"
+
+#endif  // AUTOMATE_AUTOMATE_H_

@@ -1,0 +1,129 @@
+// The Engine: libautomate's facade. It keeps the job catalogue, accepts
+// executions, queues and dispatches them to executors, retries them, enforces
+// deadlines, cancels them, records everything in a Store, and serves logs.
+//
+// One dispatching engine owns a store at a time (the CLI guards a state dir
+// with a lock). Other processes may open the same store with an engine whose
+// `dispatch` is false: it submits, cancels, reads and follows through the
+// store, and the dispatching engine (with a `poll_interval`) picks the work up.
+//
+// Example:
+//   automate::EngineOptions options;
+//   AUTOMATE_ASSIGN_OR_RETURN(options, automate::DefaultEngineOptions("/var/lib/automate"));
+//   AUTOMATE_ASSIGN_OR_RETURN(auto engine, automate::Engine::Open(std::move(options)));
+//   AUTOMATE_ASSIGN_OR_RETURN(auto jobs, automate::LoadJobFile("backup.yaml"));
+//   engine->ApplyJob(jobs[0]);
+//   auto execution = engine->Submit({.job = "db-backup", .args = {{"DATABASE", "orders"}}});
+//   engine->Wait(execution->id(), absl::InfiniteFuture());
+//
+// Thread-safety: every method is thread-safe. No exception crosses this API.
+#ifndef AUTOMATE_ENGINE_H_
+#define AUTOMATE_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "automate/clock.h"
+#include "automate/executor.h"
+#include "automate/export.h"
+#include "automate/log.h"
+#include "automate/store.h"
+#include "automate/v1/execution.pb.h"
+#include "automate/v1/job.pb.h"
+
+namespace automate {
+
+struct EngineOptions {
+  std::unique_ptr<Store> store;                      // Owned. Required.
+  std::unique_ptr<LogStore> logs;                    // Owned. Required.
+  std::vector<std::unique_ptr<Executor>> executors;  // Owned. Required if dispatching.
+  Clock* clock = Clock::Real();                      // Borrowed; outlives the engine.
+  // false: a client of a store that another engine dispatches.
+  bool dispatch = true;
+  int max_running = 16;                              // Attempts running at once.
+  absl::Duration cancel_grace = absl::Seconds(10);   // SIGTERM → SIGKILL.
+  int64_t default_log_limit_bytes = int64_t{100} << 20;  // When a job sets none.
+  // > 0: pick up executions and cancel requests that other processes write to
+  // the store, and (for non-dispatching engines) watch states, this often.
+  absl::Duration poll_interval = absl::ZeroDuration();
+  // Called after every durable change of an execution's state, from an engine
+  // thread; must not block. For metrics and notifications.
+  std::function<void(const v1::Execution&)> on_change;
+};
+
+// The embedded default in `state_dir`: SQLite at state_dir/automate.db, logs
+// under state_dir/logs/, the local process executor.
+AUTOMATE_EXPORT absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir);
+
+struct SubmitRequest {
+  std::string job;
+  std::map<std::string, std::string> args;  // Checked against the job's params.
+  int64_t job_version = 0;                   // 0: latest.
+  std::string requested_by;
+  v1::Trigger trigger;                       // Default: MANUAL.
+};
+
+class AUTOMATE_EXPORT Engine {
+ public:
+  // Validates `options`, opens the state, reconciles executions that a
+  // previous engine left running (reattaching or failing and retrying them)
+  // and starts dispatching. kInvalidArgument for bad options; store errors
+  // pass through.
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(EngineOptions options);
+
+  // Shutdown(), then frees everything.
+  virtual ~Engine() = default;
+
+  // --- Jobs ---------------------------------------------------------------
+  // Validates (including the executor's own checks) and stores a new version
+  // if anything changed. kInvalidArgument naming the field.
+  virtual absl::StatusOr<v1::Job> ApplyJob(const v1::JobSpec& spec) = 0;
+  virtual absl::StatusOr<v1::Job> GetJob(absl::string_view name, int64_t version = 0) = 0;
+  virtual absl::StatusOr<std::vector<v1::Job>> ListJobs() = 0;
+  virtual absl::StatusOr<std::vector<v1::Job>> ListJobVersions(absl::string_view name) = 0;
+  virtual absl::Status DeleteJob(absl::string_view name) = 0;
+
+  // --- Executions ---------------------------------------------------------
+  // Checks args against the job's params (kInvalidArgument, nothing stored),
+  // applies defaults, and returns the execution once it is durable.
+  // kNotFound: no such job or version. kFailedPrecondition: the job's
+  // concurrency policy is `forbid` and it is at its limit.
+  virtual absl::StatusOr<v1::Execution> Submit(const SubmitRequest& request) = 0;
+  // Cancels a queued execution at once, or stops a running one (SIGTERM, then
+  // SIGKILL after the grace period). kNotFound; kFailedPrecondition if final.
+  virtual absl::Status Cancel(absl::string_view id) = 0;
+  virtual absl::StatusOr<v1::Execution> GetExecution(absl::string_view id) = 0;
+  virtual absl::StatusOr<ExecutionPage> ListExecutions(const ExecutionFilter& filter) = 0;
+  // Blocks until the execution is final or `deadline` passes; returns it.
+  // kDeadlineExceeded; kNotFound.
+  virtual absl::StatusOr<v1::Execution> Wait(absl::string_view id, absl::Time deadline) = 0;
+  // Reads the log from `offset`; with `follow`, goes on until the execution is
+  // final. kNotFound; kOutOfRange if `offset` is past the end of a final log.
+  virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenLog(absl::string_view id,
+                                                             int64_t offset, bool follow) = 0;
+
+  // --- Secrets ------------------------------------------------------------
+  virtual absl::Status SetSecret(absl::string_view name, absl::string_view value) = 0;
+  virtual absl::Status DeleteSecret(absl::string_view name) = 0;
+  virtual absl::StatusOr<std::vector<v1::SecretInfo>> ListSecrets() = 0;
+
+  // --- Lifecycle ----------------------------------------------------------
+  // Executions not yet final, in this engine's view (queued, running).
+  virtual int ActiveCount() = 0;
+  // Stops dispatching and stops running attempts that cannot outlive the
+  // engine; their executions stay RUNNING in the store, to be reconciled by
+  // the next engine. Idempotent.
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace automate
+
+#endif  // AUTOMATE_ENGINE_H_
