@@ -1,0 +1,54 @@
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "automate/engine.h"
+#include "automate/local_executor.h"
+#include "engine/engine_impl.h"
+#include "util/status_macros.h"
+
+namespace automate {
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
+  if (options.store == nullptr) return absl::InvalidArgumentError("engine options: store is required");
+  if (options.logs == nullptr) return absl::InvalidArgumentError("engine options: logs is required");
+  if (options.clock == nullptr) return absl::InvalidArgumentError("engine options: clock is required");
+  if (options.dispatch && options.executors.empty()) {
+    return absl::InvalidArgumentError("engine options: at least one executor is required");
+  }
+  if (options.max_running < 1) {
+    return absl::InvalidArgumentError("engine options: max_running must be at least 1");
+  }
+  if (options.cancel_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("engine options: cancel_grace must not be negative");
+  }
+  auto engine = std::make_unique<internal::EngineImpl>(std::move(options));
+  AUTOMATE_RETURN_IF_ERROR(engine->Start());
+  return engine;
+}
+
+absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("state dir ", state_dir, ": ", ec.message()));
+  }
+  ::chmod(state_dir.c_str(), 0700);  // Logs and the secret key live here.
+  std::string absolute = std::filesystem::absolute(state_dir, ec).lexically_normal().string();
+  EngineOptions options;
+  SqliteStoreOptions store_options;
+  store_options.path = absolute + "/automate.db";
+  AUTOMATE_ASSIGN_OR_RETURN(options.store, OpenSqliteStore(store_options));
+  AUTOMATE_ASSIGN_OR_RETURN(options.logs, OpenFileLogStore(absolute + "/logs"));
+  LocalExecutorOptions local;
+  local.engine_tag = absolute;
+  options.executors.push_back(MakeLocalExecutor(local));
+  return options;
+}
+
+}  // namespace automate

@@ -1,0 +1,571 @@
+// The dispatcher half of EngineImpl: everything that changes the state of an
+// admitted execution runs here, on the dispatcher thread, and every cycle's
+// changes reach the store in one batch.
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "automate/execution.h"
+#include "engine/backoff.h"
+#include "engine/engine_impl.h"
+#include "fmt/core.h"
+#include "util/proto_time.h"
+#include "util/status_macros.h"
+
+namespace automate::internal {
+namespace {
+
+std::string Rounded(absl::Duration d) {
+  return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(1)));
+}
+
+// "exit code 3", "killed by signal 9 (Killed)", or the backend's error.
+std::string DescribeOutcome(const AttemptOutcome& outcome) {
+  if (outcome.exit_code) return absl::StrCat("exit code ", *outcome.exit_code);
+  if (outcome.signal) {
+    return absl::StrCat("killed by signal ", *outcome.signal, " (", strsignal(*outcome.signal), ")");
+  }
+  return std::string(outcome.error.message());
+}
+
+v1::Attempt* LastAttempt(v1::Execution& exec) {
+  if (exec.attempts().empty()) return nullptr;
+  return exec.mutable_attempts(exec.attempts_size() - 1);
+}
+
+}  // namespace
+
+void EngineImpl::DispatchLoop() {
+  while (true) {
+    std::vector<RunQueue::Entry> to_start;
+    std::vector<std::pair<AttemptHandle*, absl::Duration>> cancels;
+    bool poll = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return wake_ || shutdown_; };
+      clock_->AwaitWithDeadline(&mu_, absl::Condition(&ready), NextWakeLocked());
+      if (shutdown_) break;
+      wake_ = false;
+      ProcessCompletionsLocked();
+      ProcessTimersLocked();
+      ApplyStopsLocked(&cancels);
+      absl::Time now = clock_->Now();
+      if (options_.poll_interval > absl::ZeroDuration() && now >= next_poll_) {
+        poll = true;
+        next_poll_ = now + options_.poll_interval;
+      }
+      to_start = queue_.PopStartable(options_.max_running - running_, running_per_job_);
+      for (const RunQueue::Entry& entry : to_start) {
+        // Reserve the slot now, so the counts hold while we start outside the lock.
+        Run& run = *runs_.at(entry.id);
+        run.running = true;
+        ++running_;
+        ++running_per_job_[run.exec.job()];
+      }
+    }
+    for (auto& [handle, grace] : cancels) handle->Cancel(grace);
+    StartAttempts(to_start);
+    WriteDirty();
+    if (poll) PollStore();
+  }
+}
+
+absl::Time EngineImpl::NextWakeLocked() {
+  absl::Time next = absl::InfiniteFuture();
+  if (!retry_times_.empty()) next = std::min(next, retry_times_.begin()->first);
+  if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
+  if (options_.poll_interval > absl::ZeroDuration()) next = std::min(next, next_poll_);
+  return next;
+}
+
+void EngineImpl::MarkDirtyLocked(Run& run) {
+  *run.exec.mutable_update_time() = ToProto(clock_->Now());
+  if (run.dirty) return;
+  run.dirty = true;
+  dirty_.push_back(run.exec.id());
+}
+
+void EngineImpl::ReleaseSlotLocked(Run& run) {
+  if (!run.running) return;
+  run.running = false;
+  --running_;
+  if (--running_per_job_[run.exec.job()] <= 0) running_per_job_.erase(run.exec.job());
+  run.attempt_deadline = absl::InfiniteFuture();
+  if (run.handle != nullptr) dead_handles_.push_back(std::move(run.handle));
+}
+
+void EngineImpl::ProcessCompletionsLocked() {
+  std::vector<Completion> completions;
+  completions.swap(completions_);
+  for (Completion& c : completions) {
+    auto it = runs_.find(c.id);
+    if (it == runs_.end()) continue;
+    Run& run = *it->second;
+    if (!run.running || run.exec.attempts_size() != c.attempt) continue;  // Stale.
+    HandleOutcomeLocked(run, c.outcome);
+  }
+}
+
+void EngineImpl::HandleOutcomeLocked(Run& run, const AttemptOutcome& outcome) {
+  absl::Time now = clock_->Now();
+  ReleaseSlotLocked(run);
+  v1::Attempt* attempt = LastAttempt(run.exec);
+  *attempt->mutable_end_time() = ToProto(now);
+  if (outcome.exit_code) {
+    attempt->set_exit_code(*outcome.exit_code);
+    run.exec.set_exit_code(*outcome.exit_code);
+  }
+  if (outcome.signal) attempt->set_signal(*outcome.signal);
+  if (!outcome.error.ok()) attempt->set_error(std::string(outcome.error.message()));
+  if (run.log != nullptr) run.log->FlushStreams();
+  StopReason stop = run.stop;
+  run.stop = StopReason::kNone;
+  std::string what = DescribeOutcome(outcome);
+  switch (stop) {
+    case StopReason::kCancel:
+    case StopReason::kReplaced: {
+      attempt->set_status(v1::Attempt::CANCELLED);
+      std::string why = stop == StopReason::kCancel ? "cancelled"
+                                                    : absl::StrCat("replaced by ", run.stop_detail);
+      if (run.log != nullptr) run.log->WriteSystem(absl::StrCat("automate: ", why, " (", what, ")"));
+      FinishLocked(run, v1::CANCELLED, why);
+      return;
+    }
+    case StopReason::kTimeout: {
+      attempt->set_status(v1::Attempt::TIMED_OUT);
+      std::string why = absl::StrCat(
+          "timed out after ", Rounded(FromProto(run.exec.job_spec().timeout())));
+      attempt->set_error(why);
+      ScheduleRetryOrFinishLocked(run, v1::TIMED_OUT, why, /*retryable=*/true);
+      return;
+    }
+    case StopReason::kLogLimit:
+      attempt->set_status(v1::Attempt::FAILED);
+      attempt->set_error("log limit exceeded");
+      ScheduleRetryOrFinishLocked(run, v1::FAILED, "log limit exceeded", /*retryable=*/false);
+      return;
+    default:
+      break;
+  }
+  if (outcome.succeeded()) {
+    attempt->set_status(v1::Attempt::SUCCEEDED);
+    FinishLocked(run, v1::SUCCEEDED, "");
+    return;
+  }
+  attempt->set_status(v1::Attempt::FAILED);
+  bool retryable = outcome.error.ok() || outcome.error.code() == absl::StatusCode::kUnavailable;
+  attempt->set_retryable(retryable);
+  ScheduleRetryOrFinishLocked(run, v1::FAILED, what, retryable);
+}
+
+void EngineImpl::ScheduleRetryOrFinishLocked(Run& run, v1::ExecutionState final_state,
+                                             std::string why, bool retryable) {
+  int done = run.exec.attempts_size();
+  int max = MaxAttempts(run.exec.job_spec().retry());
+  if (retryable && done < max && !run.cancel_requested) {
+    absl::Duration delay = RetryDelay(run.exec.job_spec().retry(), done + 1, bitgen_);
+    absl::Time at = clock_->Now() + delay;
+    run.exec.set_state(v1::QUEUED);
+    *run.exec.mutable_next_attempt_time() = ToProto(at);
+    run.waiting_retry = true;
+    run.retry_at = at;
+    retry_times_.insert({at, run.exec.id()});
+    if (run.log != nullptr) {
+      run.log->WriteSystem(fmt::format("automate: attempt {} of {} failed ({}); retrying in {}",
+                                       done, max, why, Rounded(delay)));
+    }
+    MarkDirtyLocked(run);
+    return;
+  }
+  if (run.log != nullptr) {
+    run.log->WriteSystem(fmt::format("automate: attempt {} of {} failed ({})", done, max, why));
+  }
+  FinishLocked(run, final_state, why);
+}
+
+void EngineImpl::FinishLocked(Run& run, v1::ExecutionState state, std::string error) {
+  ReleaseSlotLocked(run);
+  run.exec.set_state(state);
+  run.exec.set_error(std::move(error));
+  run.exec.clear_next_attempt_time();
+  *run.exec.mutable_end_time() = ToProto(clock_->Now());
+  run.waiting_retry = false;
+  if (run.log != nullptr) {
+    run.log->FlushStreams();
+    run.exec.set_log_bytes(run.log->size());
+    to_close_.push_back(run.log);
+  }
+  MarkDirtyLocked(run);
+  finished_.push_back(run.exec.id());
+}
+
+void EngineImpl::ProcessTimersLocked() {
+  absl::Time now = clock_->Now();
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    auto [at, id] = *deadlines_.begin();
+    deadlines_.erase(deadlines_.begin());
+    auto it = runs_.find(id);
+    if (it == runs_.end() || !it->second->running || it->second->attempt_deadline != at) continue;
+    RequestStopLocked(*it->second, StopReason::kTimeout, "");
+  }
+  while (!retry_times_.empty() && retry_times_.begin()->first <= now) {
+    auto [at, id] = *retry_times_.begin();
+    retry_times_.erase(retry_times_.begin());
+    auto it = runs_.find(id);
+    if (it == runs_.end() || !it->second->waiting_retry || it->second->retry_at != at) continue;
+    Run& run = *it->second;
+    run.waiting_retry = false;
+    queue_.Push({id, run.exec.job(), run.exec.priority(), run.seq,
+                 run.exec.job_spec().concurrency().limit()});
+  }
+}
+
+void EngineImpl::ApplyStopsLocked(std::vector<std::pair<AttemptHandle*, absl::Duration>>* cancels) {
+  std::vector<std::string> ids;
+  ids.swap(stop_requests_);
+  for (const std::string& id : ids) {
+    auto it = runs_.find(id);
+    if (it == runs_.end() || IsFinal(it->second->exec.state())) continue;
+    Run& run = *it->second;
+    if (run.running) {
+      if (run.handle == nullptr) continue;  // Start failed; already handled.
+      if (run.log != nullptr) {
+        std::string why = run.stop == StopReason::kTimeout  ? "timeout reached"
+                          : run.stop == StopReason::kLogLimit ? "log limit exceeded"
+                                                              : "cancel requested";
+        run.log->WriteSystem(fmt::format("automate: {}; stopping attempt {} (SIGTERM, SIGKILL after {})",
+                                         why, run.exec.attempts_size(), Rounded(options_.cancel_grace)));
+      }
+      cancels->push_back({run.handle.get(), options_.cancel_grace});
+      continue;
+    }
+    // Queued or waiting to retry: nothing runs, so it ends now.
+    queue_.Remove(id);
+    std::string why = run.stop == StopReason::kReplaced
+                          ? absl::StrCat("replaced by ", run.stop_detail)
+                          : "cancelled";
+    run.stop = StopReason::kNone;
+    if (run.log != nullptr) run.log->WriteSystem(absl::StrCat("automate: ", why));
+    FinishLocked(run, v1::CANCELLED, why);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Starting attempts
+
+void EngineImpl::StartAttempts(const std::vector<RunQueue::Entry>& entries) {
+  for (const RunQueue::Entry& entry : entries) StartOne(entry.id);
+}
+
+absl::StatusOr<std::shared_ptr<ExecutionLog>> EngineImpl::OpenExecutionLog(
+    const v1::Execution& exec) {
+  ExecutionLogOptions log_options;
+  log_options.clock = clock_;
+  const v1::LogLimit& limit = exec.job_spec().log_limit();
+  log_options.limit_bytes = limit.bytes() > 0 ? limit.bytes() : options_.default_log_limit_bytes;
+  log_options.limit_action =
+      limit.action() == v1::LogLimit::FAIL ? v1::LogLimit::FAIL : v1::LogLimit::TRUNCATE;
+  std::string id = exec.id();
+  log_options.on_limit_exceeded = [this, id] {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(id);
+    if (it != runs_.end()) RequestStopLocked(*it->second, StopReason::kLogLimit, "");
+  };
+  return ExecutionLog::Open(logs_, id, std::move(log_options));
+}
+
+Executor::DoneCallback EngineImpl::DoneCallbackFor(const std::string& id, int attempt) {
+  return [this, id, attempt](AttemptOutcome outcome) {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return;
+    completions_.push_back({id, attempt, std::move(outcome)});
+    wake_ = true;
+  };
+}
+
+std::vector<std::pair<std::string, std::string>> EngineImpl::AttemptEnv(
+    const v1::Execution& exec, const std::map<std::string, std::string>& secrets) const {
+  std::vector<std::pair<std::string, std::string>> env;
+  std::map<std::string, std::string> args(exec.args().begin(), exec.args().end());
+  for (auto& [name, value] : args) env.emplace_back(name, value);
+  for (auto& [name, value] : secrets) env.emplace_back(name, value);
+  return env;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> EngineImpl::PrepareAttempt(
+    const v1::Execution& exec, ExecutionLog* log) {
+  std::vector<std::string> names(exec.job_spec().secrets().begin(),
+                                 exec.job_spec().secrets().end());
+  std::map<std::string, std::string> secrets;
+  if (!names.empty()) {
+    AUTOMATE_ASSIGN_OR_RETURN(secrets, store_->RevealSecrets(names));
+  }
+  std::vector<std::string> values;
+  for (auto& [name, value] : secrets) values.push_back(value);
+  log->SetSecretValues(std::move(values));
+  return AttemptEnv(exec, secrets);
+}
+
+void EngineImpl::StartOne(const std::string& id) {
+  v1::Execution exec;
+  Executor* executor;
+  std::shared_ptr<ExecutionLog> log;
+  {
+    absl::MutexLock lock(&mu_);
+    Run& run = *runs_.at(id);
+    exec = run.exec;
+    executor = run.executor;
+    log = run.log;
+  }
+  int number = exec.attempts_size() + 1;
+  absl::Status status;
+  std::unique_ptr<AttemptHandle> handle;
+  if (log == nullptr) {
+    absl::StatusOr<std::shared_ptr<ExecutionLog>> opened = OpenExecutionLog(exec);
+    if (opened.ok()) log = *opened;
+    status = Annotate(opened.status(), "open log");
+  }
+  int64_t log_offset = log != nullptr ? log->size() : 0;
+  if (status.ok() && executor == nullptr) {
+    status = absl::FailedPreconditionError("this engine has no executor for the job's executor kind");
+  }
+  if (status.ok()) {
+    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> env =
+        PrepareAttempt(exec, log.get());
+    status = env.status();
+    if (status.ok()) {
+      log->StartAttempt();
+      if (number > 1) {
+        log->WriteSystem(fmt::format("automate: starting attempt {} of {}", number,
+                                     MaxAttempts(exec.job_spec().retry())));
+      }
+      Executor::StartParams params;
+      params.execution_id = id;
+      params.attempt = number;
+      params.job = &exec.job_spec();
+      params.env = std::move(*env);
+      params.log_sink = log.get();
+      params.on_done = DoneCallbackFor(id, number);
+      absl::StatusOr<std::unique_ptr<AttemptHandle>> started = executor->Start(std::move(params));
+      status = started.status();
+      if (started.ok()) handle = std::move(*started);
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  Run& run = *runs_.at(id);
+  run.log = log;
+  absl::Time now = clock_->Now();
+  v1::Attempt* attempt = run.exec.add_attempts();
+  attempt->set_number(number);
+  attempt->set_executor(executor != nullptr ? std::string(executor->name()) : "");
+  *attempt->mutable_start_time() = ToProto(now);
+  attempt->set_log_offset(log_offset);
+  run.exec.clear_next_attempt_time();
+  if (!run.exec.has_start_time()) *run.exec.mutable_start_time() = ToProto(now);
+  if (!status.ok()) {
+    ReleaseSlotLocked(run);
+    attempt->set_status(v1::Attempt::FAILED);
+    attempt->set_error(std::string(status.message()));
+    *attempt->mutable_end_time() = ToProto(now);
+    bool retryable = status.code() == absl::StatusCode::kUnavailable;
+    attempt->set_retryable(retryable);
+    if (log != nullptr) {
+      log->WriteSystem(absl::StrCat("automate: attempt ", number, " could not start: ", status.message()));
+    }
+    ScheduleRetryOrFinishLocked(run, v1::FAILED, std::string(status.message()), retryable);
+    return;
+  }
+  attempt->set_status(v1::Attempt::RUNNING);
+  attempt->set_external_id(handle->external_id());
+  for (auto& [k, v] : handle->executor_state()) (*attempt->mutable_executor_state())[k] = v;
+  run.handle = std::move(handle);
+  run.exec.set_state(v1::RUNNING);
+  absl::Duration timeout = FromProto(run.exec.job_spec().timeout());
+  if (timeout > absl::ZeroDuration()) {
+    run.attempt_deadline = now + timeout;
+    deadlines_.insert({run.attempt_deadline, id});
+  }
+  MarkDirtyLocked(run);
+  // A cancel that arrived while starting is applied on the next cycle.
+  if (run.cancel_requested && run.stop == StopReason::kNone) {
+    RequestStopLocked(run, StopReason::kCancel, "");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Writing and polling
+
+void EngineImpl::WriteDirty() {
+  std::vector<v1::Execution> batch;
+  std::vector<std::shared_ptr<ExecutionLog>> to_close;
+  std::vector<std::unique_ptr<AttemptHandle>> dead;
+  {
+    absl::MutexLock lock(&mu_);
+    to_close.swap(to_close_);
+    dead.swap(dead_handles_);
+    for (const std::string& id : dirty_) {
+      auto it = runs_.find(id);
+      if (it == runs_.end() || !it->second->dirty) continue;
+      it->second->dirty = false;
+      batch.push_back(it->second->exec);
+    }
+    dirty_.clear();
+  }
+  dead.clear();  // Outside the lock: a handle may wait for its thread.
+  // Logs are synced before the final state is written, so a final state in
+  // the store always means a complete log on disk.
+  for (auto& log : to_close) {
+    absl::Status closed = log->Close();
+    if (!closed.ok()) fmt::print(stderr, "automate: closing a log: {}\n", std::string(closed.message()));
+  }
+  if (batch.empty()) return;
+  std::vector<v1::Execution*> pointers;
+  for (auto& exec : batch) pointers.push_back(&exec);
+  absl::Status written = store_->WriteExecutions(pointers);
+  absl::MutexLock lock(&mu_);
+  if (!written.ok()) {
+    // Keep everything dirty and try again on the next cycle.
+    fmt::print(stderr, "automate: writing {} executions: {}\n", batch.size(), std::string(written.message()));
+    for (auto& exec : batch) {
+      auto it = runs_.find(exec.id());
+      if (it != runs_.end()) MarkDirtyLocked(*it->second);
+    }
+    wake_ = true;
+    return;
+  }
+  for (auto& exec : batch) {
+    auto it = runs_.find(exec.id());
+    if (it != runs_.end()) it->second->exec.set_version(exec.version());
+  }
+  std::vector<std::string> still;
+  for (const std::string& id : finished_) {
+    auto it = runs_.find(id);
+    if (it == runs_.end()) continue;
+    if (it->second->dirty) {
+      still.push_back(id);
+      continue;
+    }
+    runs_.erase(it);  // Final and durable: Wait() returns.
+  }
+  finished_.swap(still);
+  if (options_.on_change) {
+    mu_.Unlock();
+    for (auto& exec : batch) options_.on_change(exec);
+    mu_.Lock();
+  }
+}
+
+void EngineImpl::PollStore() {
+  absl::StatusOr<std::vector<v1::Execution>> unfinished = store_->ListUnfinished();
+  if (!unfinished.ok()) return;
+  absl::MutexLock lock(&mu_);
+  for (v1::Execution& exec : *unfinished) {
+    auto it = runs_.find(exec.id());
+    if (it != runs_.end()) {
+      if (exec.cancel_requested()) RequestStopLocked(*it->second, StopReason::kCancel, "");
+      continue;
+    }
+    if (exec.state() == v1::PENDING) AdmitLocked(std::move(exec));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Recovery
+
+absl::Status EngineImpl::Recover() {
+  AUTOMATE_ASSIGN_OR_RETURN(std::vector<v1::Execution> unfinished, store_->ListUnfinished());
+  std::set<std::string> live;
+  for (v1::Execution& exec : unfinished) {
+    live.insert(exec.id());
+    if (exec.state() == v1::RUNNING) {
+      RecoverRunning(std::move(exec));
+    } else {
+      absl::MutexLock lock(&mu_);
+      AdmitLocked(std::move(exec));
+    }
+  }
+  for (auto& executor : options_.executors) {
+    absl::Status cleaned = executor->CleanupOrphans(live);
+    if (!cleaned.ok()) {
+      fmt::print(stderr, "automate: {}: cleaning up orphans: {}\n", std::string(executor->name()), std::string(cleaned.message()));
+    }
+  }
+  WriteDirty();
+  return absl::OkStatus();
+}
+
+void EngineImpl::RecoverRunning(v1::Execution exec) {
+  auto run = std::make_unique<Run>();
+  std::string id = exec.id();
+  Executor* executor = ExecutorFor(exec.job_spec());
+  absl::StatusOr<std::shared_ptr<ExecutionLog>> log = OpenExecutionLog(exec);
+  absl::Status status = log.status();
+  std::unique_ptr<AttemptHandle> handle;
+  v1::Attempt* attempt = LastAttempt(exec);
+  if (status.ok() && (executor == nullptr || attempt == nullptr)) {
+    status = absl::NotFoundError("no executor or attempt to reattach");
+  }
+  if (status.ok()) {
+    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> env =
+        PrepareAttempt(exec, log->get());
+    status = env.status();
+    if (status.ok()) {
+      Executor::ReattachParams params;
+      params.start.execution_id = id;
+      params.start.attempt = attempt->number();
+      params.start.job = &exec.job_spec();
+      params.start.env = std::move(*env);
+      params.start.log_sink = log->get();
+      params.start.on_done = DoneCallbackFor(id, attempt->number());
+      params.attempt = *attempt;
+      params.log_bytes = (*log)->size();
+      params.last_log_time = (*log)->last_time();
+      absl::StatusOr<std::unique_ptr<AttemptHandle>> reattached = executor->Reattach(std::move(params));
+      status = reattached.status();
+      if (reattached.ok()) handle = std::move(*reattached);
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  run->seq = next_seq_++;
+  run->executor = executor;
+  run->cancel_requested = exec.cancel_requested();
+  if (log.ok()) run->log = *log;
+  run->exec = std::move(exec);
+  Run& ref = *run;
+  runs_[id] = std::move(run);
+  if (handle != nullptr) {
+    ref.handle = std::move(handle);
+    ref.running = true;
+    ++running_;
+    ++running_per_job_[ref.exec.job()];
+    absl::Duration timeout = FromProto(ref.exec.job_spec().timeout());
+    if (timeout > absl::ZeroDuration()) {
+      ref.attempt_deadline = FromProto(LastAttempt(ref.exec)->start_time()) + timeout;
+      deadlines_.insert({ref.attempt_deadline, id});
+    }
+    if (ref.cancel_requested) RequestStopLocked(ref, StopReason::kCancel, "");
+    return;
+  }
+  if (ref.exec.attempts().empty()) {
+    ref.exec.set_state(v1::QUEUED);
+    queue_.Push({id, ref.exec.job(), ref.exec.priority(), ref.seq,
+                 ref.exec.job_spec().concurrency().limit()});
+    MarkDirtyLocked(ref);
+    return;
+  }
+  v1::Attempt* lost = LastAttempt(ref.exec);
+  lost->set_status(v1::Attempt::FAILED);
+  lost->set_error("engine restarted");
+  lost->set_retryable(true);
+  *lost->mutable_end_time() = ToProto(clock_->Now());
+  if (ref.log != nullptr) {
+    ref.log->FlushStreams();
+    ref.log->WriteSystem(absl::StrCat("automate: attempt ", lost->number(),
+                                      " was lost: engine restarted (", status.message(), ")"));
+  }
+  ScheduleRetryOrFinishLocked(ref, v1::FAILED, "engine restarted", /*retryable=*/true);
+}
+
+}  // namespace automate::internal

@@ -1,0 +1,317 @@
+#include "engine/engine_impl.h"
+
+#include <csignal>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "automate/execution.h"
+#include "automate/job.h"
+#include "engine/backoff.h"
+#include "fmt/core.h"
+#include "util/proto_time.h"
+#include "util/status_macros.h"
+
+namespace automate::internal {
+
+EngineImpl::EngineImpl(EngineOptions options)
+    : options_(std::move(options)),
+      store_(options_.store.get()),
+      logs_(options_.logs.get()),
+      clock_(options_.clock) {}
+
+EngineImpl::~EngineImpl() {
+  Shutdown();
+  // Handles before executors, executors (which stop their attempts and join
+  // their threads) before the logs they write to, logs before the store.
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, run] : runs_) run->handle.reset();
+  }
+  options_.executors.clear();
+  absl::MutexLock lock(&mu_);
+  runs_.clear();
+}
+
+absl::Status EngineImpl::Start() {
+  if (!options_.dispatch) return absl::OkStatus();
+  AUTOMATE_RETURN_IF_ERROR(Recover());
+  started_ = true;
+  dispatcher_ = std::thread([this] { DispatchLoop(); });
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Jobs
+
+Executor* EngineImpl::ExecutorFor(const v1::JobSpec& spec) const {
+  const auto* oneof = spec.executor().GetDescriptor()->FindOneofByName("kind");
+  const auto* field = spec.executor().GetReflection()->GetOneofFieldDescriptor(spec.executor(), oneof);
+  if (field == nullptr) return nullptr;
+  for (const auto& executor : options_.executors) {
+    if (executor->name() == field->name()) return executor.get();
+  }
+  return nullptr;
+}
+
+absl::StatusOr<v1::Job> EngineImpl::ApplyJob(const v1::JobSpec& spec) {
+  AUTOMATE_RETURN_IF_ERROR(ValidateJobSpec(spec));
+  if (!options_.executors.empty()) {
+    Executor* executor = ExecutorFor(spec);
+    if (executor == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("job \"", spec.name(), "\": executor: this engine has no such executor"));
+    }
+    AUTOMATE_RETURN_IF_ERROR(
+        Annotate(executor->Validate(spec), absl::StrCat("job \"", spec.name(), "\"")));
+  }
+  return store_->PutJob(spec, clock_->Now());
+}
+
+absl::StatusOr<v1::Job> EngineImpl::GetJob(absl::string_view name, int64_t version) {
+  return store_->GetJob(name, version);
+}
+absl::StatusOr<std::vector<v1::Job>> EngineImpl::ListJobs() { return store_->ListJobs(); }
+absl::StatusOr<std::vector<v1::Job>> EngineImpl::ListJobVersions(absl::string_view name) {
+  return store_->ListJobVersions(name);
+}
+absl::Status EngineImpl::DeleteJob(absl::string_view name) {
+  return store_->DeleteJob(name, clock_->Now());
+}
+
+// ---------------------------------------------------------------------------
+// Submit and cancel
+
+absl::StatusOr<v1::Execution> EngineImpl::Submit(const SubmitRequest& request) {
+  absl::StatusOr<v1::Job> job = store_->GetJob(request.job, request.job_version);
+  if (!job.ok()) {
+    if (job.status().code() != absl::StatusCode::kNotFound) return job.status();
+    return absl::NotFoundError(
+        request.job_version == 0
+            ? absl::StrCat("job \"", request.job, "\" not found")
+            : absl::StrCat("job \"", request.job, "\" has no version ", request.job_version));
+  }
+  const v1::JobSpec& spec = job->spec();
+  AUTOMATE_ASSIGN_OR_RETURN(auto args, ResolveArgs(spec, request.args));
+  if (!spec.secrets().empty()) {
+    AUTOMATE_ASSIGN_OR_RETURN(auto infos, store_->ListSecrets());
+    for (const std::string& name : spec.secrets()) {
+      bool found = false;
+      for (const auto& info : infos) found = found || info.name() == name;
+      if (!found) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "job \"", spec.name(), "\" needs secret ", name,
+            ", which is not set (automate secret set ", name, ")"));
+      }
+    }
+  }
+  if (spec.concurrency().policy() == v1::ConcurrencyPolicy::FORBID &&
+      spec.concurrency().limit() > 0) {
+    ExecutionFilter filter;
+    filter.job = spec.name();
+    filter.states = {v1::PENDING, v1::QUEUED, v1::RUNNING};
+    filter.limit = 1000;
+    AUTOMATE_ASSIGN_OR_RETURN(ExecutionPage page, store_->ListExecutions(filter));
+    if (static_cast<int>(page.executions.size()) >= spec.concurrency().limit()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job \"", spec.name(), "\": concurrency limit of ", spec.concurrency().limit(),
+          " reached and its policy is forbid"));
+    }
+  }
+  absl::Time now = clock_->Now();
+  v1::Execution exec;
+  exec.set_id(NewExecutionId(now));
+  exec.set_job(spec.name());
+  exec.set_job_version(job->version());
+  *exec.mutable_job_spec() = spec;
+  exec.mutable_args()->insert(args.begin(), args.end());
+  exec.set_state(options_.dispatch ? v1::QUEUED : v1::PENDING);
+  exec.set_requested_by(request.requested_by);
+  *exec.mutable_trigger() = request.trigger;
+  if (exec.trigger().kind() == v1::Trigger::KIND_UNSPECIFIED) {
+    exec.mutable_trigger()->set_kind(v1::Trigger::MANUAL);
+  }
+  *exec.mutable_create_time() = ToProto(now);
+  *exec.mutable_update_time() = ToProto(now);
+  exec.set_priority(spec.priority());
+  AUTOMATE_RETURN_IF_ERROR(store_->WriteExecutions({&exec}));
+  if (options_.dispatch) {
+    absl::MutexLock lock(&mu_);
+    if (!shutdown_) AdmitLocked(exec);
+  }
+  if (options_.on_change) options_.on_change(exec);
+  return exec;
+}
+
+void EngineImpl::AdmitLocked(v1::Execution exec) {
+  const v1::ConcurrencyPolicy& concurrency = exec.job_spec().concurrency();
+  if (concurrency.policy() == v1::ConcurrencyPolicy::REPLACE && concurrency.limit() > 0) {
+    for (auto& [other_id, other] : runs_) {
+      if (other->exec.job() == exec.job() && !IsFinal(other->exec.state())) {
+        RequestStopLocked(*other, StopReason::kReplaced, exec.id());
+      }
+    }
+  }
+  auto run = std::make_unique<Run>();
+  run->seq = next_seq_++;
+  run->executor = ExecutorFor(exec.job_spec());
+  if (exec.state() == v1::PENDING) {
+    exec.set_state(v1::QUEUED);
+    run->dirty = true;
+    dirty_.push_back(exec.id());
+  }
+  run->cancel_requested = exec.cancel_requested();
+  run->exec = std::move(exec);
+  const v1::Execution& e = run->exec;
+  if (e.has_next_attempt_time() && FromProto(e.next_attempt_time()) > clock_->Now()) {
+    run->waiting_retry = true;
+    run->retry_at = FromProto(e.next_attempt_time());
+    retry_times_.insert({run->retry_at, e.id()});
+  } else {
+    queue_.Push({e.id(), e.job(), e.priority(), run->seq, e.job_spec().concurrency().limit()});
+  }
+  std::string id = e.id();
+  bool cancel = run->cancel_requested;
+  Run& ref = *run;
+  runs_[id] = std::move(run);
+  if (cancel) RequestStopLocked(ref, StopReason::kCancel, "");
+  wake_ = true;
+}
+
+absl::Status EngineImpl::Cancel(absl::string_view id) {
+  if (options_.dispatch) {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(id);
+    if (it != runs_.end()) {
+      if (IsFinal(it->second->exec.state())) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("execution ", id, " is already ", StateName(it->second->exec.state())));
+      }
+      RequestStopLocked(*it->second, StopReason::kCancel, "");
+      return absl::OkStatus();
+    }
+  }
+  // Not ours (yet): record the request; the dispatching engine acts on it.
+  AUTOMATE_RETURN_IF_ERROR(store_->RequestCancel(id));
+  if (options_.dispatch) {
+    absl::MutexLock lock(&mu_);
+    next_poll_ = absl::InfinitePast();
+    wake_ = true;
+  }
+  return absl::OkStatus();
+}
+
+void EngineImpl::RequestStopLocked(Run& run, StopReason reason, std::string detail) {
+  if (run.stop != StopReason::kNone && reason != StopReason::kTimeout) return;
+  if (run.stop == StopReason::kCancel || run.stop == StopReason::kReplaced) return;
+  run.stop = reason;
+  run.stop_detail = std::move(detail);
+  if (reason == StopReason::kCancel || reason == StopReason::kReplaced) run.cancel_requested = true;
+  stop_requests_.push_back(run.exec.id());
+  wake_ = true;
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+
+absl::StatusOr<v1::Execution> EngineImpl::GetExecution(absl::string_view id) {
+  return store_->GetExecution(id);
+}
+
+absl::StatusOr<ExecutionPage> EngineImpl::ListExecutions(const ExecutionFilter& filter) {
+  return store_->ListExecutions(filter);
+}
+
+absl::StatusOr<v1::Execution> EngineImpl::Wait(absl::string_view id, absl::Time deadline) {
+  if (options_.dispatch) {
+    absl::MutexLock lock(&mu_);
+    std::string key(id);
+    auto done = [this, &key]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return shutdown_ || !runs_.contains(key);
+    };
+    if (!clock_->AwaitWithDeadline(&mu_, absl::Condition(&done), deadline)) {
+      return absl::DeadlineExceededError(absl::StrCat("execution ", id, " is not finished yet"));
+    }
+  }
+  return PollUntilFinal(id, deadline);
+}
+
+absl::StatusOr<v1::Execution> EngineImpl::PollUntilFinal(absl::string_view id, absl::Time deadline) {
+  absl::Duration interval = options_.poll_interval > absl::ZeroDuration()
+                                ? options_.poll_interval
+                                : absl::Milliseconds(20);
+  absl::Mutex sleep_mu;
+  absl::MutexLock sleep_lock(&sleep_mu);
+  while (true) {
+    AUTOMATE_ASSIGN_OR_RETURN(v1::Execution exec, store_->GetExecution(id));
+    if (IsFinal(exec.state())) return exec;
+    absl::Time now = clock_->Now();
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("execution ", id, " is not finished yet"));
+    }
+    bool never = false;
+    clock_->AwaitWithDeadline(&sleep_mu, absl::Condition(&never), std::min(deadline, now + interval));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<LogReader>> EngineImpl::OpenLog(absl::string_view id,
+                                                               int64_t offset, bool follow) {
+  if (offset < 0) return absl::InvalidArgumentError("offset: must not be negative");
+  AUTOMATE_RETURN_IF_ERROR(store_->GetExecution(id).status());
+  if (options_.dispatch) {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(id);
+    if (it != runs_.end() && it->second->log != nullptr) {
+      return it->second->log->NewReader(offset, follow);
+    }
+  }
+  std::string key(id);
+  Store* store = store_;
+  auto is_final = [store, key]() -> absl::StatusOr<bool> {
+    AUTOMATE_ASSIGN_OR_RETURN(v1::Execution exec, store->GetExecution(key));
+    return IsFinal(exec.state());
+  };
+  absl::Duration interval = options_.poll_interval > absl::ZeroDuration()
+                                ? options_.poll_interval
+                                : absl::Milliseconds(50);
+  return NewStoredLogReader(logs_, id, offset, follow, is_final, interval, clock_);
+}
+
+// ---------------------------------------------------------------------------
+// Secrets
+
+absl::Status EngineImpl::SetSecret(absl::string_view name, absl::string_view value) {
+  return store_->SetSecret(name, value, clock_->Now());
+}
+absl::Status EngineImpl::DeleteSecret(absl::string_view name) { return store_->DeleteSecret(name); }
+absl::StatusOr<std::vector<v1::SecretInfo>> EngineImpl::ListSecrets() {
+  return store_->ListSecrets();
+}
+
+// ---------------------------------------------------------------------------
+// Lifecycle
+
+int EngineImpl::ActiveCount() {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(runs_.size());
+}
+
+void EngineImpl::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return;
+    shutdown_ = true;
+  }
+  if (dispatcher_.joinable()) dispatcher_.join();
+  std::vector<std::shared_ptr<ExecutionLog>> logs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, run] : runs_) {
+      if (run->log != nullptr) logs.push_back(run->log);
+    }
+  }
+  for (auto& log : logs) log->Sync().IgnoreError();
+}
+
+}  // namespace automate::internal

@@ -1,0 +1,149 @@
+// EngineImpl: the Engine behind automate/engine.h.
+//
+// One dispatcher thread owns every state change of the executions this
+// engine runs: it admits queued work, starts attempts, handles their
+// outcomes, deadlines and cancellations, and writes all changes of one cycle
+// in a single store batch (one fsync for many changes). Other threads only
+// post requests (Submit, Cancel, executor callbacks) and wake it.
+#ifndef AUTOMATE_ENGINE_ENGINE_IMPL_H_
+#define AUTOMATE_ENGINE_ENGINE_IMPL_H_
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <utility>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/random/random.h"
+#include "absl/synchronization/mutex.h"
+#include "automate/engine.h"
+#include "engine/run_queue.h"
+#include "logs/execution_log.h"
+
+namespace automate::internal {
+
+class EngineImpl : public Engine {
+ public:
+  explicit EngineImpl(EngineOptions options);
+  ~EngineImpl() override;
+
+  // Recovers unfinished executions and starts the dispatcher.
+  absl::Status Start();
+
+  absl::StatusOr<v1::Job> ApplyJob(const v1::JobSpec& spec) override;
+  absl::StatusOr<v1::Job> GetJob(absl::string_view name, int64_t version) override;
+  absl::StatusOr<std::vector<v1::Job>> ListJobs() override;
+  absl::StatusOr<std::vector<v1::Job>> ListJobVersions(absl::string_view name) override;
+  absl::Status DeleteJob(absl::string_view name) override;
+
+  absl::StatusOr<v1::Execution> Submit(const SubmitRequest& request) override;
+  absl::Status Cancel(absl::string_view id) override;
+  absl::StatusOr<v1::Execution> GetExecution(absl::string_view id) override;
+  absl::StatusOr<ExecutionPage> ListExecutions(const ExecutionFilter& filter) override;
+  absl::StatusOr<v1::Execution> Wait(absl::string_view id, absl::Time deadline) override;
+  absl::StatusOr<std::unique_ptr<LogReader>> OpenLog(absl::string_view id, int64_t offset,
+                                                     bool follow) override;
+
+  absl::Status SetSecret(absl::string_view name, absl::string_view value) override;
+  absl::Status DeleteSecret(absl::string_view name) override;
+  absl::StatusOr<std::vector<v1::SecretInfo>> ListSecrets() override;
+
+  int ActiveCount() override;
+  void Shutdown() override;
+
+ private:
+  // Why a running attempt is being stopped.
+  enum class StopReason { kNone, kCancel, kTimeout, kLogLimit, kReplaced, kShutdown };
+
+  // An execution this engine has admitted and not yet finished.
+  struct Run {
+    v1::Execution exec;  // The engine's view; written by the dispatcher only.
+    uint64_t seq = 0;
+    Executor* executor = nullptr;
+    std::shared_ptr<ExecutionLog> log;
+    std::unique_ptr<AttemptHandle> handle;  // While an attempt runs.
+    bool running = false;
+    absl::Time attempt_deadline = absl::InfiniteFuture();
+    absl::Time retry_at = absl::InfinitePast();  // While waiting to retry.
+    bool waiting_retry = false;
+    StopReason stop = StopReason::kNone;
+    std::string stop_detail;  // E.g. the id that replaced it.
+    bool cancel_requested = false;
+    bool dirty = false;  // Changed since the last store write.
+  };
+
+  struct Completion {
+    std::string id;
+    int attempt;
+    AttemptOutcome outcome;
+  };
+
+  // --- dispatcher ---
+  void DispatchLoop();
+  absl::Time NextWakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ProcessCompletionsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void HandleOutcomeLocked(Run& run, const AttemptOutcome& outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishLocked(Run& run, v1::ExecutionState state, std::string error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ScheduleRetryOrFinishLocked(Run& run, v1::ExecutionState final_state, std::string why,
+                                   bool retryable) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ProcessTimersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyStopsLocked(std::vector<std::pair<AttemptHandle*, absl::Duration>>* cancels)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkDirtyLocked(Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseSlotLocked(Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StartAttempts(const std::vector<RunQueue::Entry>& entries);
+  void StartOne(const std::string& id);
+  void WriteDirty();
+  void PollStore();
+
+  // --- helpers ---
+  absl::StatusOr<std::shared_ptr<ExecutionLog>> OpenExecutionLog(const v1::Execution& exec);
+  Executor* ExecutorFor(const v1::JobSpec& spec) const;
+  Executor::DoneCallback DoneCallbackFor(const std::string& id, int attempt);
+  std::vector<std::pair<std::string, std::string>> AttemptEnv(
+      const v1::Execution& exec, const std::map<std::string, std::string>& secrets) const;
+  void AdmitLocked(v1::Execution exec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Recover();
+  void RecoverRunning(v1::Execution exec);
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> PrepareAttempt(
+      const v1::Execution& exec, ExecutionLog* log);
+  void RequestStopLocked(Run& run, StopReason reason, std::string detail)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::Execution> PollUntilFinal(absl::string_view id, absl::Time deadline);
+
+  EngineOptions options_;
+  Store* store_;
+  LogStore* logs_;
+  Clock* clock_;
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Run>> runs_ ABSL_GUARDED_BY(mu_);
+  RunQueue queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, int> running_per_job_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Completion> completions_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> finished_ ABSL_GUARDED_BY(mu_);  // Final; drop once written.
+  std::vector<std::string> dirty_ ABSL_GUARDED_BY(mu_);     // To write this cycle.
+  std::vector<std::string> stop_requests_ ABSL_GUARDED_BY(mu_);
+  std::set<std::pair<absl::Time, std::string>> retry_times_ ABSL_GUARDED_BY(mu_);
+  std::set<std::pair<absl::Time, std::string>> deadlines_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<ExecutionLog>> to_close_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<AttemptHandle>> dead_handles_ ABSL_GUARDED_BY(mu_);
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_poll_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
+  std::thread dispatcher_;
+  bool started_ = false;
+};
+
+}  // namespace automate::internal
+
+#endif  // AUTOMATE_ENGINE_ENGINE_IMPL_H_
