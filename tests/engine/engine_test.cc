@@ -1,0 +1,363 @@
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "engine/engine_fixture.h"
+
+namespace automate_testing {
+namespace {
+
+using automate::v1::Execution;
+namespace v1 = automate::v1;
+
+bool ProcessAlive(int pid) { return ::kill(pid, 0) == 0; }
+
+TEST_F(EngineTest, RunsAJobWithParamsAndDefaults) {
+  Apply(R"(
+name: hello
+executor:
+  local:
+    command: ["/bin/sh", "-c", "echo \"hello $WHO from $GREETING\"; echo oops >&2"]
+params:
+  - name: WHO
+    required: true
+  - name: GREETING
+    default: automate
+)");
+  Execution done = RunAndWait("hello", {{"WHO", "world"}});
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  EXPECT_EQ(done.exit_code(), 0);
+  ASSERT_EQ(done.attempts_size(), 1);
+  EXPECT_EQ(done.attempts(0).status(), v1::Attempt::SUCCEEDED);
+  EXPECT_EQ(done.args().at("GREETING"), "automate");
+  std::vector<automate::LogChunk> chunks;
+  std::string log = ReadLog(done.id(), &chunks);
+  EXPECT_NE(log.find("hello world from automate\n"), std::string::npos);
+  bool saw_stderr = false;
+  for (auto& c : chunks) saw_stderr |= (c.stream == v1::STDERR && c.data == "oops\n");
+  EXPECT_TRUE(saw_stderr);
+}
+
+TEST_F(EngineTest, BadArgsAreRefusedAndNothingIsStored) {
+  Apply(R"(
+name: strict
+executor: {local: {command: ["true"]}}
+params:
+  - {name: DATABASE, required: true, pattern: "^[a-z_]+$"}
+)");
+  automate::SubmitRequest request;
+  request.job = "strict";
+  EXPECT_THAT(engine_->Submit(request), StatusIs(absl::StatusCode::kInvalidArgument, "DATABASE"));
+  request.args = {{"DATABASE", "Bad-Name"}};
+  EXPECT_THAT(engine_->Submit(request), StatusIs(absl::StatusCode::kInvalidArgument, "DATABASE"));
+  request.args = {{"DATABASE", "ok"}, {"EXTRA", "1"}};
+  EXPECT_THAT(engine_->Submit(request), StatusIs(absl::StatusCode::kInvalidArgument, "EXTRA"));
+  request.job = "nosuch";
+  EXPECT_THAT(engine_->Submit(request), StatusIs(absl::StatusCode::kNotFound, "nosuch"));
+  auto page = engine_->ListExecutions({});
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->executions.empty());
+}
+
+TEST_F(EngineTest, RetriesUntilSuccess) {
+  std::string marker = dir_.Join("count");
+  Apply(absl::StrCat(R"(
+name: flaky
+executor:
+  local:
+    command: ["/bin/sh", "-c", "n=$(cat )", marker, R"( 2>/dev/null || echo 0); n=$((n+1)); echo $n > )",
+                     marker, R"(; echo attempt $n; [ $n -ge 3 ]"]
+retry: {max_attempts: 5, initial_backoff: 10ms, max_backoff: 20ms}
+)"));
+  Execution done = RunAndWait("flaky");
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  ASSERT_EQ(done.attempts_size(), 3);
+  EXPECT_EQ(done.attempts(0).status(), v1::Attempt::FAILED);
+  EXPECT_EQ(done.attempts(0).exit_code(), 1);
+  EXPECT_EQ(done.attempts(2).status(), v1::Attempt::SUCCEEDED);
+  std::string log = ReadLog(done.id());
+  EXPECT_NE(log.find("attempt 1\n"), std::string::npos);
+  EXPECT_NE(log.find("attempt 3\n"), std::string::npos);
+  EXPECT_NE(log.find("retrying in"), std::string::npos);
+}
+
+TEST_F(EngineTest, FailsAfterLastAttempt) {
+  Apply(R"(
+name: broken
+executor: {local: {command: ["/bin/sh", "-c", "exit 7"]}}
+retry: {max_attempts: 2, initial_backoff: 10ms}
+)");
+  Execution done = RunAndWait("broken");
+  EXPECT_EQ(done.state(), v1::FAILED);
+  EXPECT_EQ(done.attempts_size(), 2);
+  EXPECT_EQ(done.exit_code(), 7);
+  EXPECT_EQ(done.error(), "exit code 7");
+}
+
+TEST_F(EngineTest, CommandNotFoundFailsWithoutRetry) {
+  Apply(R"(
+name: missing
+executor: {local: {command: ["no-such-command-xyz"]}}
+retry: {max_attempts: 3, initial_backoff: 10ms}
+)");
+  Execution done = RunAndWait("missing");
+  EXPECT_EQ(done.state(), v1::FAILED);
+  EXPECT_EQ(done.attempts_size(), 1);
+  EXPECT_NE(done.error().find("no-such-command-xyz"), std::string::npos);
+}
+
+TEST_F(EngineTest, TimeoutKillsTheWholeProcessTree) {
+  std::string pids = dir_.Join("pids");
+  Apply(absl::StrCat(R"(
+name: slow
+executor:
+  local:
+    command: ["/bin/sh", "-c", "sleep 1000 & echo $! >> )", pids, R"(; sh -c 'sleep 1000 & echo $! >> )", pids,
+                     R"(; wait' & echo $$ >> )", pids, R"(; wait"]
+timeout: 500ms
+)"));
+  Execution done = RunAndWait("slow");
+  EXPECT_EQ(done.state(), v1::TIMED_OUT);
+  ASSERT_EQ(done.attempts_size(), 1);
+  EXPECT_EQ(done.attempts(0).status(), v1::Attempt::TIMED_OUT);
+  std::string content = ReadFileOrDie(pids);
+  std::vector<std::string> lines = absl::StrSplit(content, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << content;
+  for (const std::string& line : lines) {
+    int pid = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(line, &pid));
+    // The engine reaps its child; grandchildren are reparented and reaped by
+    // init or a subreaper, so give that a moment without sleeping blindly.
+    absl::Time until = absl::Now() + absl::Seconds(10);
+    while (ProcessAlive(pid) && absl::Now() < until) std::this_thread::yield();
+    EXPECT_FALSE(ProcessAlive(pid)) << "pid " << pid << " survived the timeout";
+  }
+}
+
+TEST_F(EngineTest, CancelWhileRunning) {
+  Apply(R"(
+name: sleeper
+executor: {local: {command: ["/bin/sh", "-c", "echo started; exec sleep 1000"]}}
+)");
+  auto exec = engine_->Submit({.job = "sleeper"});
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  // Follow the log until the process has started, then cancel.
+  auto reader = engine_->OpenLog(exec->id(), 0, true);
+  ASSERT_TRUE(reader.ok());
+  std::vector<automate::LogChunk> chunks;
+  ASSERT_TRUE((*reader)->Read(&chunks, 1024, absl::Now() + absl::Seconds(30)).ok());
+  AUTOMATE_ASSERT_OK(engine_->Cancel(exec->id()));
+  auto done = engine_->Wait(exec->id(), absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::CANCELLED);
+  EXPECT_EQ(done->attempts(0).status(), v1::Attempt::CANCELLED);
+  EXPECT_EQ(done->attempts(0).signal(), SIGTERM);
+  EXPECT_THAT(engine_->Cancel(exec->id()), StatusIs(absl::StatusCode::kFailedPrecondition, "already"));
+}
+
+TEST_F(EngineTest, CancelWhileQueued) {
+  OpenEngine(/*max_running=*/1);
+  Apply(R"(
+name: sleeper
+executor: {local: {command: ["sleep", "1000"]}}
+)");
+  auto first = engine_->Submit({.job = "sleeper"});
+  auto second = engine_->Submit({.job = "sleeper"});
+  ASSERT_TRUE(first.ok() && second.ok());
+  AUTOMATE_ASSERT_OK(engine_->Cancel(second->id()));
+  auto done = engine_->Wait(second->id(), absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::CANCELLED);
+  EXPECT_EQ(done->attempts_size(), 0);
+  AUTOMATE_ASSERT_OK(engine_->Cancel(first->id()));
+  auto first_done = engine_->Wait(first->id(), absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(first_done.ok());
+  EXPECT_EQ(first_done->state(), v1::CANCELLED);
+}
+
+TEST_F(EngineTest, TermIgnoringProcessIsKilledAfterGrace) {
+  OpenEngine(16, absl::Milliseconds(200));
+  Apply(R"(
+name: stubborn
+executor: {local: {command: ["/bin/sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"]}}
+)");
+  auto exec = engine_->Submit({.job = "stubborn"});
+  ASSERT_TRUE(exec.ok());
+  auto reader = engine_->OpenLog(exec->id(), 0, true);
+  ASSERT_TRUE(reader.ok());
+  std::vector<automate::LogChunk> chunks;
+  ASSERT_TRUE((*reader)->Read(&chunks, 1024, absl::Now() + absl::Seconds(30)).ok());
+  AUTOMATE_ASSERT_OK(engine_->Cancel(exec->id()));
+  auto done = engine_->Wait(exec->id(), absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state(), v1::CANCELLED);
+  EXPECT_EQ(done->attempts(0).signal(), SIGKILL);
+}
+
+TEST_F(EngineTest, SecretsAreInjectedAndMaskedInLogs) {
+  AUTOMATE_ASSERT_OK(engine_->SetSecret("TOKEN", "hunter2-s3cr3t"));
+  Apply(R"(
+name: leaky
+executor:
+  local:
+    command: ["/bin/sh", "-c", "echo token=$TOKEN; printf %s \"$TOKEN\" | base64; echo done"]
+secrets: [TOKEN]
+)");
+  Execution done = RunAndWait("leaky");
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  std::string log = ReadLog(done.id());
+  EXPECT_EQ(log.find("hunter2"), std::string::npos) << log;
+  EXPECT_EQ(log.find("aHVudGVyMi1zM2NyM3Q"), std::string::npos) << log;  // base64
+  EXPECT_NE(log.find("token=****"), std::string::npos) << log;
+  // Never in the stored execution either.
+  auto stored = engine_->GetExecution(done.id());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->DebugString().find("hunter2"), std::string::npos);
+}
+
+TEST_F(EngineTest, MissingSecretIsRefusedAtSubmit) {
+  Apply(R"(
+name: needs-secret
+executor: {local: {command: ["true"]}}
+secrets: [NOT_SET]
+)");
+  EXPECT_THAT(engine_->Submit({.job = "needs-secret"}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "NOT_SET"));
+}
+
+TEST_F(EngineTest, RunsAPastJobVersion) {
+  Apply("name: v\nexecutor: {local: {command: [\"/bin/sh\", \"-c\", \"echo one\"]}}\n");
+  Apply("name: v\nexecutor: {local: {command: [\"/bin/sh\", \"-c\", \"echo two\"]}}\n");
+  auto exec = engine_->Submit({.job = "v", .job_version = 1});
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  EXPECT_EQ(exec->job_version(), 1);
+  auto done = engine_->Wait(exec->id(), absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(ReadLog(exec->id()), "one\n");
+  EXPECT_THAT(engine_->Submit({.job = "v", .job_version = 9}),
+              StatusIs(absl::StatusCode::kNotFound, "version 9"));
+}
+
+TEST_F(EngineTest, HundredMegabytesOfLogsCompleteAndOrdered) {
+  // seq writes numbered lines: any loss, duplicate or reordering shows.
+  Apply(R"(
+name: chatty
+executor: {local: {command: ["seq", "1", "12500000"]}}
+)");
+  Execution done = RunAndWait("chatty");
+  ASSERT_EQ(done.state(), v1::SUCCEEDED);
+  EXPECT_GT(done.log_bytes(), 100'000'000);
+  auto reader = engine_->OpenLog(done.id(), 0, false);
+  ASSERT_TRUE(reader.ok());
+  std::vector<automate::LogChunk> chunks;
+  std::string pending;
+  int64_t expected = 1;
+  int64_t offset = 0;
+  while (true) {
+    chunks.clear();
+    auto n = (*reader)->Read(&chunks, 4 << 20, absl::Now() + absl::Seconds(10));
+    if (!n.ok()) break;
+    for (auto& c : chunks) {
+      ASSERT_EQ(c.offset, offset);
+      offset += static_cast<int64_t>(c.data.size());
+      ASSERT_EQ(c.stream, v1::STDOUT);
+      pending += c.data;
+    }
+    size_t start = 0, nl;
+    while ((nl = pending.find('\n', start)) != std::string::npos) {
+      ASSERT_EQ(pending.substr(start, nl - start), std::to_string(expected)) << "at line " << expected;
+      ++expected;
+      start = nl + 1;
+    }
+    pending.erase(0, start);
+  }
+  EXPECT_EQ(expected, 12500001);
+  EXPECT_EQ(offset, done.log_bytes());
+}
+
+TEST_F(EngineTest, FollowerAttachedMidRunGetsEverythingAfterItsOffset) {
+  std::string go = dir_.Join("go");
+  Apply(absl::StrCat(R"(
+name: twophase
+executor:
+  local:
+    command: ["/bin/sh", "-c", "seq 1 1000; while [ ! -e )", go, R"( ]; do sleep 0.01; done; seq 1001 2000"]
+)"));
+  auto exec = engine_->Submit({.job = "twophase"});
+  ASSERT_TRUE(exec.ok());
+  // Read the first phase completely with one follower.
+  auto first = engine_->OpenLog(exec->id(), 0, true);
+  ASSERT_TRUE(first.ok());
+  std::string seen;
+  std::vector<automate::LogChunk> chunks;
+  while (seen.size() < 3893) {  // bytes of "1\n".."1000\n"
+    chunks.clear();
+    ASSERT_TRUE((*first)->Read(&chunks, 1 << 20, absl::Now() + absl::Seconds(30)).ok());
+    for (auto& c : chunks) seen += c.data;
+  }
+  // Attach a second follower in the middle of the first phase.
+  const int64_t mid = 1000;
+  auto second = engine_->OpenLog(exec->id(), mid, true);
+  ASSERT_TRUE(second.ok());
+  WriteFileOrDie(go, "");
+  std::string tail;
+  while (true) {
+    chunks.clear();
+    auto n = (*second)->Read(&chunks, 1 << 20, absl::Now() + absl::Seconds(30));
+    if (!n.ok()) {
+      EXPECT_EQ(n.status().code(), absl::StatusCode::kOutOfRange);
+      break;
+    }
+    for (auto& c : chunks) tail += c.data;
+  }
+  std::string all = ReadLog(exec->id());
+  EXPECT_EQ(tail, all.substr(mid));
+  EXPECT_NE(all.find("\n2000\n"), std::string::npos);
+}
+
+TEST_F(EngineTest, LogLimitFailEndsTheAttempt) {
+  Apply(R"(
+name: runaway
+executor: {local: {command: ["/bin/sh", "-c", "yes runaway-output"]}}
+log_limit: {bytes: 64Ki, action: fail}
+)");
+  Execution done = RunAndWait("runaway");
+  EXPECT_EQ(done.state(), v1::FAILED);
+  EXPECT_EQ(done.error(), "log limit exceeded");
+  EXPECT_LT(done.log_bytes(), 64 * 1024 + 4096);
+  std::string log = ReadLog(done.id());
+  EXPECT_NE(log.find("log limit"), std::string::npos);
+}
+
+TEST_F(EngineTest, LogLimitTruncateLetsTheJobFinish) {
+  Apply(R"(
+name: verbose
+executor: {local: {command: ["/bin/sh", "-c", "seq 1 100000; echo finished >&2; exit 0"]}}
+log_limit: {bytes: 10Ki, action: truncate}
+)");
+  Execution done = RunAndWait("verbose");
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  EXPECT_LT(done.log_bytes(), 10 * 1024 + 4096);
+}
+
+TEST_F(EngineTest, StateSurvivesReopen) {
+  Apply("name: quick\nexecutor: {local: {command: [\"true\"]}}\n");
+  Execution done = RunAndWait("quick");
+  ASSERT_EQ(done.state(), v1::SUCCEEDED);
+  OpenEngine();
+  auto again = engine_->GetExecution(done.id());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->state(), v1::SUCCEEDED);
+  auto jobs = engine_->ListJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 1u);
+}
+
+}  // namespace
+}  // namespace automate_testing
