@@ -44,10 +44,23 @@ void EngineImpl::DispatchLoop() {
     bool poll = false;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return wake_ || shutdown_; };
+      auto ready = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return wake_ || shutdown_ || limit_pending_.load();
+      };
       clock_->AwaitWithDeadline(&mu_, absl::Condition(&ready), NextWakeLocked());
       if (shutdown_) break;
       wake_ = false;
+      if (limit_pending_.exchange(false)) {
+        std::vector<std::string> hits;
+        {
+          absl::MutexLock limit_lock(&limit_mu_);
+          hits.swap(limit_hits_);
+        }
+        for (const std::string& id : hits) {
+          auto it = runs_.find(id);
+          if (it != runs_.end()) RequestStopLocked(*it->second, StopReason::kLogLimit, "");
+        }
+      }
       ProcessCompletionsLocked();
       ProcessTimersLocked();
       ApplyStopsLocked(&cancels);
@@ -269,9 +282,14 @@ absl::StatusOr<std::shared_ptr<ExecutionLog>> EngineImpl::OpenExecutionLog(
       limit.action() == v1::LogLimit::FAIL ? v1::LogLimit::FAIL : v1::LogLimit::TRUNCATE;
   std::string id = exec.id();
   log_options.on_limit_exceeded = [this, id] {
-    absl::MutexLock lock(&mu_);
-    auto it = runs_.find(id);
-    if (it != runs_.end()) RequestStopLocked(*it->second, StopReason::kLogLimit, "");
+    {
+      absl::MutexLock lock(&limit_mu_);
+      limit_hits_.push_back(id);
+    }
+    limit_pending_ = true;
+    // Releasing mu_ makes the dispatcher re-check its wait condition; if
+    // another thread (or this one) holds mu_, its own release does that.
+    if (mu_.TryLock()) mu_.Unlock();
   };
   return ExecutionLog::Open(logs_, id, std::move(log_options));
 }

@@ -9,6 +9,7 @@
 #define AUTOMATE_ENGINE_ENGINE_IMPL_H_
 
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <set>
 #include <utility>
@@ -140,6 +141,11 @@ class EngineImpl : public Engine {
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_poll_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
+  // Log-limit hits come from inside ExecutionLog, possibly while mu_ is held
+  // by this very thread, so they queue here and only nudge the dispatcher.
+  absl::Mutex limit_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::vector<std::string> limit_hits_ ABSL_GUARDED_BY(limit_mu_);
+  std::atomic<bool> limit_pending_{false};
   std::thread dispatcher_;
   bool started_ = false;
 };

@@ -93,6 +93,7 @@ class ExecutionLog::Impl {
 
   void Write(v1::LogStream stream, absl::string_view data, absl::Time source_time);
   void FlushStreams();
+  void NotifyLimit();
   void WriteSystem(absl::string_view line);
   void SetSecretValues(std::vector<std::string> values) {
     auto patterns = std::make_shared<SecretPatterns>(values);
@@ -163,6 +164,10 @@ void ExecutionLog::Impl::Write(v1::LogStream stream, absl::string_view data,
   }
   const absl::Time time =
       source_time == absl::InfinitePast() ? options_.clock->Now() : source_time;
+  // The limit callback runs after the marker line is stored (so whatever the
+  // engine does next, the log already says why) and outside our lock (so the
+  // engine may take its own locks, in which it calls us).
+  absl::Cleanup notify = [this] { NotifyLimit(); };
   absl::MutexLock lock(&mu_);
   if (!Accepting()) return;
   const int s = stream == v1::STDERR ? 1 : 0;
@@ -195,12 +200,24 @@ void ExecutionLog::Impl::FlushLocked() {
   Commit();
 }
 
+void ExecutionLog::Impl::NotifyLimit() {
+  bool fire;
+  {
+    absl::MutexLock lock(&mu_);
+    fire = fail_pending_;
+    fail_pending_ = false;
+  }
+  if (fire && options_.on_limit_exceeded) options_.on_limit_exceeded();
+}
+
 void ExecutionLog::Impl::FlushStreams() {
+  absl::Cleanup notify = [this] { NotifyLimit(); };
   absl::MutexLock lock(&mu_);
   if (Accepting()) FlushLocked();
 }
 
 void ExecutionLog::Impl::WriteSystem(absl::string_view line) {
+  absl::Cleanup notify = [this] { NotifyLimit(); };
   absl::MutexLock lock(&mu_);
   if (!Accepting()) return;
   FlushLocked();
@@ -258,12 +275,6 @@ void ExecutionLog::Impl::AddToBatch(v1::LogStream stream, absl::string_view data
 // whatever a follower can see is already in the file, so one that falls
 // behind the ring can always read it from there.
 void ExecutionLog::Impl::Commit() {
-  // The callback runs after the marker line is stored, so whatever the
-  // engine does next, the log already says why.
-  absl::Cleanup notify = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if (fail_pending_ && options_.on_limit_exceeded) options_.on_limit_exceeded();
-    fail_pending_ = false;
-  };
   if (batch_ == nullptr) return;
   std::unique_ptr<LiveBatch> batch = std::move(batch_);
   absl::Status s;
