@@ -61,7 +61,7 @@ absl::Status EnsureBackgroundEngine(const std::string& state_dir, const std::str
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
-  std::vector<std::string> args = {self_exe, "engine", "--state-dir", state_dir};
+  std::vector<std::string> args = {self_exe, "--state-dir", state_dir, "engine"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

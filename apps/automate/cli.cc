@@ -425,6 +425,7 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   ctx.self_exe = SelfExe(argv[0]);
   CLI::App app{"automate: define, run and follow jobs (local mode)", "automate"};
   app.require_subcommand(1);
+  app.fallthrough();  // Global options may follow the command too.
   app.add_option("--state-dir", ctx.state_dir,
                  "Where jobs, executions, logs and secrets live (env AUTOMATE_STATE_DIR; "
                  "default $XDG_DATA_HOME/automate)");

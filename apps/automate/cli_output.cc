@@ -36,9 +36,20 @@ std::string ToJson(const google::protobuf::Message& message) {
 
 namespace {
 
+void SetBlockStyle(YAML::Node node) {
+  if (!node.IsMap() && !node.IsSequence()) return;
+  node.SetStyle(YAML::EmitterStyle::Block);
+  if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) SetBlockStyle(it->second);
+  } else {
+    for (auto it = node.begin(); it != node.end(); ++it) SetBlockStyle(*it);
+  }
+}
+
 // JSON is YAML, so yaml-cpp reads it and writes it back in block style.
 void EmitYaml(std::ostream& out, const std::string& json) {
   YAML::Node node = YAML::Load(json);
+  SetBlockStyle(node);
   YAML::Emitter emitter;
   emitter << node;
   out << emitter.c_str() << "\n";
