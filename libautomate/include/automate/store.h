@@ -36,6 +36,7 @@ struct ExecutionFilter {
   int limit = 100;                          // 1..1000.
   std::string page_token;                   // From a previous page.
   bool oldest_first = false;                // Default: newest first.
+  bool cancel_requested_only = false;       // Only those with a cancel request.
 };
 
 struct ExecutionPage {

@@ -476,16 +476,31 @@ void EngineImpl::WriteDirty() {
 }
 
 void EngineImpl::PollStore() {
-  absl::StatusOr<std::vector<v1::Execution>> unfinished = store_->ListUnfinished();
-  if (!unfinished.ok()) return;
+  // Two narrow queries rather than every unfinished execution: work other
+  // processes submitted, and cancel requests they made.
+  ExecutionFilter pending;
+  pending.states = {v1::PENDING};
+  pending.oldest_first = true;
+  pending.limit = 1000;
+  absl::StatusOr<ExecutionPage> submitted = store_->ListExecutions(pending);
+  ExecutionFilter cancels;
+  cancels.states = {v1::PENDING, v1::QUEUED, v1::RUNNING};
+  cancels.cancel_requested_only = true;
+  cancels.limit = 1000;
+  absl::StatusOr<ExecutionPage> cancelled = store_->ListExecutions(cancels);
   absl::MutexLock lock(&mu_);
-  for (v1::Execution& exec : *unfinished) {
-    auto it = runs_.find(exec.id());
-    if (it != runs_.end()) {
-      if (exec.cancel_requested()) RequestStopLocked(*it->second, StopReason::kCancel, "");
-      continue;
+  if (cancelled.ok()) {
+    for (const v1::Execution& exec : cancelled->executions) {
+      auto it = runs_.find(exec.id());
+      if (it != runs_.end()) RequestStopLocked(*it->second, StopReason::kCancel, "");
     }
-    if (exec.state() == v1::PENDING) AdmitLocked(std::move(exec));
+  }
+  if (submitted.ok()) {
+    for (v1::Execution& exec : submitted->executions) {
+      if (!runs_.contains(exec.id())) AdmitLocked(std::move(exec));
+    }
+    // More than one page waiting: look again at once.
+    if (!submitted->next_page_token.empty()) next_poll_ = absl::InfinitePast();
   }
 }
 

@@ -138,6 +138,7 @@ absl::StatusOr<SqliteStmt> PrepareList(SqliteDb& db, const ExecutionFilter& filt
     sql += ")";
     for (v1::ExecutionState s : filter.states) ints.push_back(s);
   }
+  if (filter.cancel_requested_only) sql += " AND cancel_requested = 1";
   ints.push_back(filter.limit + 1);  // One more than asked shows if a next page exists.
   std::vector<std::string> texts;
   if (!filter.job.empty()) {
