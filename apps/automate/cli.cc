@@ -493,7 +493,7 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e, out, err);
+    return app.exit(e, out, err) == 0 ? kExitOk : kExitUsage;  // --help: 0; else CLI11 uses 1xx.
   }
   if (apply->parsed()) return CmdApply(ctx, files);
   if (list->parsed()) return CmdList(ctx);
