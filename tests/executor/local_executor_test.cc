@@ -338,7 +338,7 @@ TEST_F(LocalExecutorTest, CommandNotFound) {
   params.env = {{"SECRET_TOKEN", "s3cr3t"}};
   auto handle = executor_->Start(std::move(params));
   EXPECT_THAT(handle, StatusIs(absl::StatusCode::kFailedPrecondition,
-                               "local: command \"nosuch-automate-command\" not found in PATH="));
+                               "local: command \"nosuch-automate-command\" not found in the job's PATH"));
   EXPECT_THAT(std::string(handle.status().message()), Not(HasSubstr("s3cr3t")));
   EXPECT_EQ(done.calls.load(), 0);
 }

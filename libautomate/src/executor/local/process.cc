@@ -131,8 +131,10 @@ absl::StatusOr<std::string> ResolveCommand(absl::string_view command, absl::stri
     }
     if (IsExecutableFile(checked)) return candidate;
   }
+  // The PATH value is not shown: it comes from the job's environment, which
+  // may hold secrets.
   return absl::FailedPreconditionError(
-      absl::StrCat("local: command \"", command, "\" not found in PATH=", path));
+      absl::StrCat("local: command \"", command, "\" not found in the job's PATH"));
 }
 
 absl::StatusOr<SpawnedProcess> SpawnProcess(const SpawnRequest& request) {
