@@ -330,21 +330,22 @@ void EngineImpl::StartOne(const std::string& id) {
   v1::Execution exec;
   Executor* executor;
   std::shared_ptr<ExecutionLog> log;
+  absl::Status status;
   {
     absl::MutexLock lock(&mu_);
     Run& run = *runs_.at(id);
+    // Opened under the lock so that OpenLog() and this never make two.
+    if (run.log == nullptr) {
+      absl::StatusOr<std::shared_ptr<ExecutionLog>> opened = OpenExecutionLog(run.exec);
+      if (opened.ok()) run.log = *opened;
+      status = Annotate(opened.status(), "open log");
+    }
     exec = run.exec;
     executor = run.executor;
     log = run.log;
   }
   int number = exec.attempts_size() + 1;
-  absl::Status status;
   std::unique_ptr<AttemptHandle> handle;
-  if (log == nullptr) {
-    absl::StatusOr<std::shared_ptr<ExecutionLog>> opened = OpenExecutionLog(exec);
-    if (opened.ok()) log = *opened;
-    status = Annotate(opened.status(), "open log");
-  }
   int64_t log_offset = log != nullptr ? log->size() : 0;
   if (status.ok() && executor == nullptr) {
     status = absl::FailedPreconditionError("this engine has no executor for the job's executor kind");

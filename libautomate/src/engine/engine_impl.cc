@@ -262,8 +262,15 @@ absl::StatusOr<std::unique_ptr<LogReader>> EngineImpl::OpenLog(absl::string_view
   if (options_.dispatch) {
     absl::MutexLock lock(&mu_);
     auto it = runs_.find(id);
-    if (it != runs_.end() && it->second->log != nullptr) {
-      return it->second->log->NewReader(offset, follow);
+    if (it != runs_.end()) {
+      // Queued: open its log now, so the follower is live from the first byte
+      // instead of polling the file. StartOne() uses the same log.
+      Run& run = *it->second;
+      if (run.log == nullptr) {
+        absl::StatusOr<std::shared_ptr<ExecutionLog>> opened = OpenExecutionLog(run.exec);
+        if (opened.ok()) run.log = *opened;
+      }
+      if (run.log != nullptr) return run.log->NewReader(offset, follow);
     }
   }
   std::string key(id);

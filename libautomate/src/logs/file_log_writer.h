@@ -53,6 +53,7 @@ class FileLogWriter : public BatchLogWriter {
   const int log_fd_;
   const int idx_fd_;
   mutable absl::Mutex mu_;
+  int64_t synced_size_ ABSL_GUARDED_BY(mu_) = 0;  // size_ at the last Sync().
   int64_t size_ ABSL_GUARDED_BY(mu_) = 0;      // Logical bytes of data.
   int64_t file_pos_ ABSL_GUARDED_BY(mu_) = 0;  // Bytes in the .log file.
   int64_t last_indexed_ ABSL_GUARDED_BY(mu_) = 0;  // Offset of the last entry.
