@@ -90,6 +90,10 @@ absl::Time EngineImpl::NextWakeLocked() {
   if (!retry_times_.empty()) next = std::min(next, retry_times_.begin()->first);
   if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
   if (options_.poll_interval > absl::ZeroDuration()) next = std::min(next, next_poll_);
+  // While attempts run, look around at least this often: a log-limit hit
+  // only nudges the dispatcher (it may come from a thread that cannot take
+  // mu_), and a nudge that races with the wait must not be lost for good.
+  if (running_ > 0) next = std::min(next, clock_->Now() + absl::Milliseconds(100));
   return next;
 }
 
