@@ -175,6 +175,7 @@ BENCHMARK(BM_EngineTrivialJobs)
     ->Args({64, 2})
     ->Args({64, 4})
     ->Args({256, 4})
+    ->Args({64, 16})
     ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

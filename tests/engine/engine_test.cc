@@ -359,5 +359,28 @@ TEST_F(EngineTest, StateSurvivesReopen) {
   ASSERT_EQ(jobs->size(), 1u);
 }
 
+// Attempts are started on starter threads; a job as short as `true` often
+// ends before its starter has recorded the attempt. Every such outcome must
+// still be seen, or the execution would stay RUNNING for good.
+TEST_F(EngineTest, ABurstOfInstantJobsAllFinish) {
+  OpenEngine(/*max_running=*/4);
+  Apply("name: instant\nexecutor: {local: {command: [\"true\"]}}\n");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 400; ++i) {
+    automate::SubmitRequest request;
+    request.job = "instant";
+    auto exec = engine_->Submit(request);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    ids.push_back(exec->id());
+  }
+  for (const std::string& id : ids) {
+    auto done = engine_->Wait(id, absl::Now() + absl::Seconds(60));
+    ASSERT_TRUE(done.ok()) << id << ": " << done.status();
+    ASSERT_EQ(done->state(), v1::SUCCEEDED) << done->DebugString();
+    ASSERT_EQ(done->attempts_size(), 1);
+  }
+  EXPECT_EQ(engine_->ActiveCount(), 0);
+}
+
 }  // namespace
 }  // namespace automate_testing

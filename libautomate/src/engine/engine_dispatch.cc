@@ -39,7 +39,6 @@ v1::Attempt* LastAttempt(v1::Execution& exec) {
 
 void EngineImpl::DispatchLoop() {
   while (true) {
-    std::vector<RunQueue::Entry> to_start;
     std::vector<std::pair<AttemptHandle*, absl::Duration>> cancels;
     bool poll = false;
     {
@@ -69,19 +68,41 @@ void EngineImpl::DispatchLoop() {
         poll = true;
         next_poll_ = now + options_.poll_interval;
       }
-      to_start = queue_.PopStartable(options_.max_running - running_, running_per_job_);
-      for (const RunQueue::Entry& entry : to_start) {
-        // Reserve the slot now, so the counts hold while we start outside the lock.
+      for (const RunQueue::Entry& entry :
+           queue_.PopStartable(options_.max_running - running_, running_per_job_)) {
+        // Reserve the slot now, so the counts hold while a starter starts it.
         Run& run = *runs_.at(entry.id);
         run.running = true;
+        run.starting = true;
         ++running_;
         ++running_per_job_[run.exec.job()];
+        to_start_.push_back(entry.id);
       }
     }
     for (auto& [handle, grace] : cancels) handle->Cancel(grace);
-    StartAttempts(to_start);
-    WriteDirty();
     if (poll) PollStore();
+  }
+}
+
+// Writes what the dispatcher and starters changed, one batch at a time: the
+// dispatcher never waits for a commit, and whatever changes while a batch
+// commits forms the next, larger batch.
+void EngineImpl::WriterLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return !dirty_.empty() || !to_close_.empty() || !dead_handles_.empty() || shutdown_;
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (shutdown_) return;  // Shutdown() writes what is left.
+    }
+    if (!WriteDirty()) {
+      // The store is failing (full disk, I/O error): retry, but not in a spin.
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Milliseconds(100));
+    }
   }
 }
 
@@ -120,6 +141,12 @@ void EngineImpl::ProcessCompletionsLocked() {
     auto it = runs_.find(c.id);
     if (it == runs_.end()) continue;
     Run& run = *it->second;
+    if (run.starting) {
+      // The attempt ended before its starter recorded it (a fast `true`):
+      // keep the outcome until StartOne() has, which wakes us again.
+      completions_.push_back(std::move(c));
+      continue;
+    }
     if (!run.running || run.exec.attempts_size() != c.attempt) continue;  // Stale.
     HandleOutcomeLocked(run, c.outcome);
   }
@@ -247,7 +274,8 @@ void EngineImpl::ApplyStopsLocked(std::vector<std::pair<AttemptHandle*, absl::Du
     if (it == runs_.end() || IsFinal(it->second->exec.state())) continue;
     Run& run = *it->second;
     if (run.running) {
-      if (run.handle == nullptr) continue;  // Start failed; already handled.
+      // Still starting: the starter re-posts the stop once it has a handle.
+      if (run.starting || run.handle == nullptr) continue;
       if (run.log != nullptr) {
         std::string why = run.stop == StopReason::kTimeout  ? "timeout reached"
                           : run.stop == StopReason::kLogLimit ? "log limit exceeded"
@@ -272,8 +300,23 @@ void EngineImpl::ApplyStopsLocked(std::vector<std::pair<AttemptHandle*, absl::Du
 // ---------------------------------------------------------------------------
 // Starting attempts
 
-void EngineImpl::StartAttempts(const std::vector<RunQueue::Entry>& entries) {
-  for (const RunQueue::Entry& entry : entries) StartOne(entry.id);
+void EngineImpl::StarterLoop() {
+  while (true) {
+    std::string id;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return !to_start_.empty() || shutdown_;
+      };
+      mu_.Await(absl::Condition(&ready));
+      // Left queued at shutdown: the store still says QUEUED, and the next
+      // engine admits them again.
+      if (shutdown_) return;
+      id = std::move(to_start_.front());
+      to_start_.pop_front();
+    }
+    StartOne(id);
+  }
 }
 
 absl::StatusOr<std::shared_ptr<ExecutionLog>> EngineImpl::OpenExecutionLog(
@@ -379,6 +422,8 @@ void EngineImpl::StartOne(const std::string& id) {
   absl::MutexLock lock(&mu_);
   Run& run = *runs_.at(id);
   run.log = log;
+  run.starting = false;
+  wake_ = true;  // The dispatcher records the new state.
   absl::Time now = clock_->Now();
   v1::Attempt* attempt = run.exec.add_attempts();
   attempt->set_number(number);
@@ -411,8 +456,11 @@ void EngineImpl::StartOne(const std::string& id) {
     deadlines_.insert({run.attempt_deadline, id});
   }
   MarkDirtyLocked(run);
-  // A cancel that arrived while starting is applied on the next cycle.
-  if (run.cancel_requested && run.stop == StopReason::kNone) {
+  // A stop that arrived while starting (cancel, replace, log limit) was
+  // skipped by ApplyStopsLocked(); post it again now that there is a handle.
+  if (run.stop != StopReason::kNone) {
+    stop_requests_.push_back(id);
+  } else if (run.cancel_requested) {
     RequestStopLocked(run, StopReason::kCancel, "");
   }
 }
@@ -420,7 +468,7 @@ void EngineImpl::StartOne(const std::string& id) {
 // ---------------------------------------------------------------------------
 // Writing and polling
 
-void EngineImpl::WriteDirty() {
+bool EngineImpl::WriteDirty() {
   std::vector<v1::Execution> batch;
   std::vector<std::shared_ptr<ExecutionLog>> to_close;
   std::vector<std::unique_ptr<AttemptHandle>> dead;
@@ -443,7 +491,7 @@ void EngineImpl::WriteDirty() {
     absl::Status closed = log->Close();
     if (!closed.ok()) fmt::print(stderr, "automate: closing a log: {}\n", std::string(closed.message()));
   }
-  if (batch.empty()) return;
+  if (batch.empty()) return true;
   std::vector<v1::Execution*> pointers;
   for (auto& exec : batch) pointers.push_back(&exec);
   absl::Status written = store_->WriteExecutions(pointers);
@@ -455,8 +503,7 @@ void EngineImpl::WriteDirty() {
       auto it = runs_.find(exec.id());
       if (it != runs_.end()) MarkDirtyLocked(*it->second);
     }
-    wake_ = true;
-    return;
+    return false;
   }
   for (auto& exec : batch) {
     auto it = runs_.find(exec.id());
@@ -478,6 +525,7 @@ void EngineImpl::WriteDirty() {
     for (auto& exec : batch) options_.on_change(exec);
     mu_.Lock();
   }
+  return true;
 }
 
 void EngineImpl::PollStore() {

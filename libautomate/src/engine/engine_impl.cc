@@ -1,5 +1,6 @@
 #include "engine/engine_impl.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <utility>
@@ -39,6 +40,10 @@ absl::Status EngineImpl::Start() {
   AUTOMATE_RETURN_IF_ERROR(Recover());
   started_ = true;
   dispatcher_ = std::thread([this] { DispatchLoop(); });
+  writer_ = std::thread([this] { WriterLoop(); });
+  unsigned cores = std::thread::hardware_concurrency();
+  int starters = static_cast<int>(std::clamp(cores, 2u, 8u));
+  for (int i = 0; i < starters; ++i) starters_.emplace_back([this] { StarterLoop(); });
   return absl::OkStatus();
 }
 
@@ -310,7 +315,13 @@ void EngineImpl::Shutdown() {
     if (shutdown_) return;
     shutdown_ = true;
   }
+  for (std::thread& starter : starters_) starter.join();
   if (dispatcher_.joinable()) dispatcher_.join();
+  if (writer_.joinable()) writer_.join();
+  // What the last starts and completions changed (an attempt now RUNNING must
+  // be recorded, so that a later engine reattaches to it rather than run it
+  // again).
+  if (started_) WriteDirty();
   std::vector<std::shared_ptr<ExecutionLog>> logs;
   {
     absl::MutexLock lock(&mu_);

@@ -1,15 +1,19 @@
 // EngineImpl: the Engine behind automate/engine.h.
 //
-// One dispatcher thread owns every state change of the executions this
-// engine runs: it admits queued work, starts attempts, handles their
-// outcomes, deadlines and cancellations, and writes all changes of one cycle
-// in a single store batch (one fsync for many changes). Other threads only
-// post requests (Submit, Cancel, executor callbacks) and wake it.
+// One dispatcher thread decides every state change of the executions this
+// engine runs: it admits queued work, reserves slots, handles outcomes,
+// deadlines and cancellations. Starter threads run executor->Start() (which
+// may take milliseconds) for the slots it reserved. One writer thread writes
+// everything changed since its last batch in a single store batch (one fsync
+// for many changes), so nobody waits for a commit but Submit() and Wait().
+// Other threads only post requests (Submit, Cancel, executor callbacks) and
+// wake the dispatcher.
 #ifndef AUTOMATE_ENGINE_ENGINE_IMPL_H_
 #define AUTOMATE_ENGINE_ENGINE_IMPL_H_
 
 #include <cstdint>
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <set>
 #include <utility>
@@ -67,7 +71,8 @@ class EngineImpl : public Engine {
     Executor* executor = nullptr;
     std::shared_ptr<ExecutionLog> log;
     std::unique_ptr<AttemptHandle> handle;  // While an attempt runs.
-    bool running = false;
+    bool running = false;   // Holds a slot: starting or started.
+    bool starting = false;  // A starter thread is in executor->Start().
     absl::Time attempt_deadline = absl::InfiniteFuture();
     absl::Time retry_at = absl::InfinitePast();  // While waiting to retry.
     bool waiting_retry = false;
@@ -98,9 +103,12 @@ class EngineImpl : public Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkDirtyLocked(Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseSlotLocked(Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void StartAttempts(const std::vector<RunQueue::Entry>& entries);
+  void StarterLoop();
   void StartOne(const std::string& id);
-  void WriteDirty();
+  void WriterLoop();
+  // Writes every dirty execution in one store batch; false if that failed
+  // (they stay dirty).
+  bool WriteDirty();
   void PollStore();
 
   // --- helpers ---
@@ -133,6 +141,8 @@ class EngineImpl : public Engine {
   std::vector<std::string> finished_ ABSL_GUARDED_BY(mu_);  // Final; drop once written.
   std::vector<std::string> dirty_ ABSL_GUARDED_BY(mu_);     // To write this cycle.
   std::vector<std::string> stop_requests_ ABSL_GUARDED_BY(mu_);
+  // Admitted executions whose slot is reserved, waiting for a starter thread.
+  std::deque<std::string> to_start_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<absl::Time, std::string>> retry_times_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<absl::Time, std::string>> deadlines_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<ExecutionLog>> to_close_ ABSL_GUARDED_BY(mu_);
@@ -147,6 +157,11 @@ class EngineImpl : public Engine {
   std::vector<std::string> limit_hits_ ABSL_GUARDED_BY(limit_mu_);
   std::atomic<bool> limit_pending_{false};
   std::thread dispatcher_;
+  // Starting an attempt (posix_spawn, a container create, an API call) can
+  // take milliseconds; starters do it so that the dispatcher never waits on
+  // it and starts proceed in parallel.
+  std::vector<std::thread> starters_;
+  std::thread writer_;
   bool started_ = false;
 };
 

@@ -41,8 +41,11 @@ absl::StatusOr<int64_t> FileSize(int fd) {
   return static_cast<int64_t>(st.st_size);
 }
 
-absl::StatusOr<int> OpenRw(const std::string& path) {
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+// Opens `path` for reading and writing; -1 when it does not exist and
+// `create` is false.
+absl::StatusOr<int> OpenRw(const std::string& path, bool create) {
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+  if (fd < 0 && errno == ENOENT && !create) return -1;
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("log: open ", path));
   return fd;
 }
@@ -72,20 +75,22 @@ bool RecordStartsAt(int fd, int64_t pos, int64_t offset) {
 
 absl::StatusOr<std::unique_ptr<FileLogWriter>> FileLogWriter::Open(const std::string& log_path,
                                                                    const std::string& idx_path) {
-  AUTOMATE_ASSIGN_OR_RETURN(int log_fd, OpenRw(log_path));
-  absl::StatusOr<int> idx_fd = OpenRw(idx_path);
+  // Files that do not exist yet are created by the first write that needs
+  // them: a silent execution (`true`) costs no file creation and no fsync.
+  AUTOMATE_ASSIGN_OR_RETURN(int log_fd, OpenRw(log_path, /*create=*/false));
+  absl::StatusOr<int> idx_fd = OpenRw(idx_path, /*create=*/false);
   if (!idx_fd.ok()) {
-    close(log_fd);
+    if (log_fd >= 0) close(log_fd);
     return idx_fd.status();
   }
-  std::unique_ptr<FileLogWriter> writer(new FileLogWriter(log_fd, *idx_fd));
+  std::unique_ptr<FileLogWriter> writer(new FileLogWriter(log_path, idx_path, log_fd, *idx_fd));
   AUTOMATE_RETURN_IF_ERROR(Annotate(writer->Recover(), log_path));
   return writer;
 }
 
 FileLogWriter::~FileLogWriter() {
-  close(log_fd_);
-  close(idx_fd_);
+  if (log_fd_ >= 0) close(log_fd_);
+  if (idx_fd_ >= 0) close(idx_fd_);
 }
 
 // Finds the last index entry that points at a real record, scans the records
@@ -93,7 +98,11 @@ FileLogWriter::~FileLogWriter() {
 // checked: a crash can tear nothing else, since records are only appended.
 absl::Status FileLogWriter::Recover() {
   absl::MutexLock lock(&mu_);
+  if (log_fd_ < 0) return absl::OkStatus();  // Nothing written yet.
   std::vector<IndexEntry> index;
+  if (idx_fd_ < 0) {
+    AUTOMATE_ASSIGN_OR_RETURN(idx_fd_, OpenRw(idx_path_, /*create=*/true));
+  }
   AUTOMATE_RETURN_IF_ERROR(ReadIndex(idx_fd_, 0, &index));
   AUTOMATE_ASSIGN_OR_RETURN(int64_t file_size, FileSize(log_fd_));
   while (!index.empty() && (index.back().pos >= file_size ||
@@ -149,6 +158,9 @@ absl::Status FileLogWriter::AppendBatch(const LogChunk* chunks, size_t n) {
     }
     offset += static_cast<int64_t>(c.data.size());
   }
+  if (log_fd_ < 0) {
+    AUTOMATE_ASSIGN_OR_RETURN(log_fd_, OpenRw(log_path_, /*create=*/true));
+  }
   std::vector<IndexEntry> index;
   absl::Status s = WriteRecords(chunks, n, &index);
   if (!s.ok()) {
@@ -191,6 +203,11 @@ absl::Status FileLogWriter::WriteRecords(const LogChunk* chunks, size_t n,
 // past the log; a lost entry only makes seeks scan a little longer.
 absl::Status FileLogWriter::WriteIndex(const std::vector<IndexEntry>& entries) {
   if (entries.empty()) return absl::OkStatus();
+  if (idx_fd_ < 0) {
+    absl::StatusOr<int> fd = OpenRw(idx_path_, /*create=*/true);
+    if (!fd.ok()) return absl::OkStatus();  // Seeks scan longer; the data is stored.
+    idx_fd_ = *fd;
+  }
   const size_t bytes = entries.size() * sizeof(IndexEntry);
   struct iovec iov = {const_cast<IndexEntry*>(entries.data()), bytes};
   if (lseek(idx_fd_, idx_bytes_, SEEK_SET) < 0) return absl::OkStatus();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -31,8 +32,8 @@ bool RecordStartsAt(int fd, int64_t pos, int64_t offset);
 
 class FileLogWriter : public BatchLogWriter {
  public:
-  // Opens or creates the files and cuts off a torn tail (see the header of
-  // file_log_store.h).
+  // Opens the files if they exist and cuts off a torn tail (see the header
+  // of file_log_store.h); files that do not exist are created on first use.
   static absl::StatusOr<std::unique_ptr<FileLogWriter>> Open(const std::string& log_path,
                                                              const std::string& idx_path);
   ~FileLogWriter() override;
@@ -43,16 +44,20 @@ class FileLogWriter : public BatchLogWriter {
   int64_t size() const override;
 
  private:
-  FileLogWriter(int log_fd, int idx_fd) : log_fd_(log_fd), idx_fd_(idx_fd) {}
+  FileLogWriter(std::string log_path, std::string idx_path, int log_fd, int idx_fd)
+      : log_path_(std::move(log_path)), idx_path_(std::move(idx_path)), log_fd_(log_fd),
+        idx_fd_(idx_fd) {}
   absl::Status Recover();
   absl::Status WriteRecords(const LogChunk* chunks, size_t n, std::vector<IndexEntry>* index)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteIndex(const std::vector<IndexEntry>& entries)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const int log_fd_;
-  const int idx_fd_;
+  const std::string log_path_;
+  const std::string idx_path_;
   mutable absl::Mutex mu_;
+  int log_fd_ ABSL_GUARDED_BY(mu_);  // -1 until the file exists.
+  int idx_fd_ ABSL_GUARDED_BY(mu_);  // -1 until the file exists.
   int64_t synced_size_ ABSL_GUARDED_BY(mu_) = 0;  // size_ at the last Sync().
   int64_t size_ ABSL_GUARDED_BY(mu_) = 0;      // Logical bytes of data.
   int64_t file_pos_ ABSL_GUARDED_BY(mu_) = 0;  // Bytes in the .log file.

@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace automate::internal {
@@ -41,9 +42,32 @@ absl::StatusOr<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path
   return std::unique_ptr<SqliteDb>(new SqliteDb(db, path));
 }
 
-SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
+SqliteDb::~SqliteDb() {
+  for (auto& [sql, stmts] : cache_) {
+    for (sqlite3_stmt* stmt : stmts) sqlite3_finalize(stmt);
+  }
+  sqlite3_close_v2(db_);
+}
+
+void SqliteDb::Release(sqlite3_stmt* stmt) {
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  std::vector<sqlite3_stmt*>& idle = cache_[sqlite3_sql(stmt)];
+  if (idle.size() >= 4) {
+    sqlite3_finalize(stmt);
+    return;
+  }
+  idle.push_back(stmt);
+}
 
 absl::Status SqliteDb::Exec(absl::string_view sql) {
+  if (!absl::StrContains(sql, ';')) {
+    absl::StatusOr<SqliteStmt> stmt = Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    absl::Status run = stmt->Run();
+    if (!run.ok()) return SqliteError(sqlite3_extended_errcode(db_), db_, absl::StrCat(path_, ": ", sql));
+    return run;
+  }
   std::string copy(sql);  // sqlite3_exec wants a NUL-terminated string.
   int rc = sqlite3_exec(db_, copy.c_str(), nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return SqliteError(rc, db_, absl::StrCat(path_, ": ", sql));
@@ -51,10 +75,19 @@ absl::Status SqliteDb::Exec(absl::string_view sql) {
 }
 
 absl::StatusOr<SqliteStmt> SqliteDb::Prepare(absl::string_view sql) {
+  auto cached = cache_.find(sql);
+  if (cached != cache_.end() && !cached->second.empty()) {
+    sqlite3_stmt* stmt = cached->second.back();
+    cached->second.pop_back();
+    return SqliteStmt(stmt, this);
+  }
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
   if (rc != SQLITE_OK) return SqliteError(rc, db_, absl::StrCat(path_, ": prepare"));
-  return SqliteStmt(stmt, db_);
+  if (stmt == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("sqlite store: empty statement: ", sql));
+  }
+  return SqliteStmt(stmt, this);
 }
 
 absl::StatusOr<int64_t> SqliteDb::QueryInt(absl::string_view sql) {
@@ -70,9 +103,11 @@ int64_t SqliteDb::changes() const { return sqlite3_changes64(db_); }
 bool SqliteDb::autocommit() const { return sqlite3_get_autocommit(db_) != 0; }
 
 SqliteStmt::SqliteStmt(SqliteStmt&& other) noexcept
-    : stmt_(std::exchange(other.stmt_, nullptr)), db_(other.db_) {}
+    : stmt_(std::exchange(other.stmt_, nullptr)), owner_(other.owner_), db_(other.db_) {}
 
-SqliteStmt::~SqliteStmt() { sqlite3_finalize(stmt_); }
+SqliteStmt::~SqliteStmt() {
+  if (stmt_ != nullptr) owner_->Release(stmt_);
+}
 
 SqliteStmt& SqliteStmt::Bind(int index, int64_t value) {
   sqlite3_bind_int64(stmt_, index, value);

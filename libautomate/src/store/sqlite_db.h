@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -39,9 +41,13 @@ class SqliteDb {
   SqliteDb(const SqliteDb&) = delete;
   SqliteDb& operator=(const SqliteDb&) = delete;
 
-  // Runs one or more statements that return no rows of interest.
+  // Runs one or more statements that return no rows of interest. A single
+  // statement (no ';') goes through the statement cache.
   absl::Status Exec(absl::string_view sql);
-  // Compiles one statement. `context` prefixes its errors.
+  // Compiles one statement, or takes it from this connection's cache of
+  // statements already compiled: compiling costs more than running the
+  // small statements of a commit. The statement returns to the cache,
+  // reset, when the SqliteStmt is destroyed.
   absl::StatusOr<SqliteStmt> Prepare(absl::string_view sql);
   // Runs a statement whose single result is one integer (PRAGMA user_version).
   absl::StatusOr<int64_t> QueryInt(absl::string_view sql);
@@ -54,9 +60,13 @@ class SqliteDb {
   const std::string& path() const { return path_; }
 
  private:
+  friend class SqliteStmt;
   SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  void Release(sqlite3_stmt* stmt);
   sqlite3* db_;
   std::string path_;
+  // Idle compiled statements by SQL text (several when nested uses overlap).
+  absl::flat_hash_map<std::string, std::vector<sqlite3_stmt*>> cache_;
 };
 
 // A prepared statement. Bind indexes are 1-based, column indexes 0-based.
@@ -84,8 +94,9 @@ class SqliteStmt {
 
  private:
   friend class SqliteDb;
-  SqliteStmt(sqlite3_stmt* stmt, sqlite3* db) : stmt_(stmt), db_(db) {}
+  SqliteStmt(sqlite3_stmt* stmt, SqliteDb* owner) : stmt_(stmt), owner_(owner), db_(owner->db_) {}
   sqlite3_stmt* stmt_;
+  SqliteDb* owner_;
   sqlite3* db_;
 };
 
