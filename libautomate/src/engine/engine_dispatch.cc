@@ -68,16 +68,7 @@ void EngineImpl::DispatchLoop() {
         poll = true;
         next_poll_ = now + options_.poll_interval;
       }
-      for (const RunQueue::Entry& entry :
-           queue_.PopStartable(options_.max_running - running_, running_per_job_)) {
-        // Reserve the slot now, so the counts hold while a starter starts it.
-        Run& run = *runs_.at(entry.id);
-        run.running = true;
-        run.starting = true;
-        ++running_;
-        ++running_per_job_[run.exec.job()];
-        to_start_.push_back(entry.id);
-      }
+      ReserveStartsLocked();
     }
     for (auto& [handle, grace] : cancels) handle->Cancel(grace);
     if (poll) PollStore();
@@ -103,6 +94,19 @@ void EngineImpl::WriterLoop() {
       auto stopping = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_; };
       mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Milliseconds(100));
     }
+  }
+}
+
+void EngineImpl::ReserveStartsLocked() {
+  for (const RunQueue::Entry& entry :
+       queue_.PopStartable(options_.max_running - running_, running_per_job_)) {
+    // Reserve the slot now, so the counts hold while a starter starts it.
+    Run& run = *runs_.at(entry.id);
+    run.running = true;
+    run.starting = true;
+    ++running_;
+    ++running_per_job_[run.exec.job()];
+    to_start_.push_back(entry.id);
   }
 }
 

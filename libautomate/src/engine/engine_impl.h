@@ -103,6 +103,9 @@ class EngineImpl : public Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkDirtyLocked(Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseSlotLocked(Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pops what may start now from the queue, reserves its slots and hands it
+  // to the starters.
+  void ReserveStartsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StarterLoop();
   void StartOne(const std::string& id);
   void WriterLoop();
