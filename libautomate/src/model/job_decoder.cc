@@ -320,7 +320,9 @@ v1::JobSpec JobDecoder::Decode(const YAML::Node& doc) {
        {"concurrency",
         [&](auto& v, auto& p) { DecodeConcurrency(v, p, spec.mutable_concurrency()); }},
        {"priority", [&](auto& v, auto& p) { GetInt32(v, p, &priority); }},
-       {"log_limit", [&](auto& v, auto& p) { DecodeLogLimit(v, p, spec.mutable_log_limit()); }}});
+       {"log_limit", [&](auto& v, auto& p) { DecodeLogLimit(v, p, spec.mutable_log_limit()); }},
+       {"allowed_groups",
+        [&](auto& v, auto& p) { GetStringList(v, p, spec.mutable_allowed_groups()); }}});
   spec.set_priority(priority);
   return spec;
 }

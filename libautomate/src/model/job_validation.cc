@@ -207,6 +207,19 @@ void CheckRetry(const v1::RetryPolicy& retry, Errors* errors) {
   }
 }
 
+void CheckAllowedGroups(const v1::JobSpec& spec, Errors* errors) {
+  std::map<std::string, int> groups;
+  for (int i = 0; i < spec.allowed_groups_size(); ++i) {
+    const std::string& group = spec.allowed_groups(i);
+    std::string path = absl::StrCat("allowed_groups[", i, "]");
+    if (!IsGroupName(group)) {
+      Add(errors, path, "must be 1-63 characters of a-z, 0-9, '-', '_' and '.'");
+    } else if (auto [it, inserted] = groups.emplace(group, i); !inserted) {
+      Add(errors, path, absl::StrCat("duplicate group (also allowed_groups[", it->second, "])"));
+    }
+  }
+}
+
 void CheckLimits(const v1::JobSpec& spec, Errors* errors) {
   if (spec.has_timeout()) CheckDuration(spec.timeout(), "timeout", true, errors);
   if (spec.has_retry()) CheckRetry(spec.retry(), errors);
@@ -223,6 +236,16 @@ void CheckLimits(const v1::JobSpec& spec, Errors* errors) {
 }
 
 }  // namespace
+
+bool IsGroupName(absl::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
 
 bool IsEnvName(absl::string_view name) {
   if (name.empty() || absl::ascii_isdigit(name.front())) return false;
@@ -260,6 +283,7 @@ std::vector<FieldError> CheckJobSpec(const v1::JobSpec& spec) {
   CheckParams(spec, &errors);
   CheckSecrets(spec, &errors);
   CheckLimits(spec, &errors);
+  CheckAllowedGroups(spec, &errors);
   return errors;
 }
 

@@ -22,6 +22,10 @@ std::vector<FieldError> CheckJobSpec(const v1::JobSpec& spec);
 // or is too complex to match.
 absl::StatusOr<bool> PatternMatches(absl::string_view pattern, absl::string_view value);
 
+// 1-63 characters of [a-z0-9._-]: auth group names (job allowed_groups,
+// token groups).
+bool IsGroupName(absl::string_view name);
+
 // [A-Za-z_][A-Za-z0-9_]*: param, secret and environment variable names.
 bool IsEnvName(absl::string_view name);
 inline constexpr char kEnvNameRule[] = "must match [A-Za-z_][A-Za-z0-9_]*";

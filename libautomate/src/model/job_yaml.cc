@@ -159,6 +159,11 @@ std::string JobSpecToYaml(const v1::JobSpec& spec) {
     out << YAML::EndMap;
   }
   EmitParams(out, spec);
+  if (!spec.allowed_groups().empty()) {
+    out << YAML::Key << "allowed_groups" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const std::string& g : spec.allowed_groups()) out << g;
+    out << YAML::EndSeq;
+  }
   if (!spec.secrets().empty()) {
     out << YAML::Key << "secrets" << YAML::Value << YAML::Flow << YAML::BeginSeq;
     for (const std::string& s : spec.secrets()) out << s;
