@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing automate needs, from Debian 12 packages
 # only. Idempotent: packages already there are left alone.
+# --tests: also what only the test suites need (promtool from prometheus for
+# /metrics, headless Chromium and chromedriver for the web page, wrk for
+# the HTTP benchmarks).
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
@@ -9,6 +12,9 @@ packages=(
   libpugixml-dev pybind11-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-dev python3-pytest
 )
+if [[ "${1:-}" == "--tests" ]]; then
+  packages+=(prometheus chromium chromium-driver wrk)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

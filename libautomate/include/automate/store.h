@@ -1,4 +1,5 @@
-// Durable state: job versions, executions with their attempts, and secrets.
+// Durable state: job versions, executions with their attempts, secrets, API
+// tokens and the audit log.
 //
 // The Store is the engine's only memory that survives a restart. SQLite is the
 // embedded implementation (OpenSqliteStore); a shared PostgreSQL store comes
@@ -24,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "automate/export.h"
+#include "automate/v1/api.pb.h"
 #include "automate/v1/execution.pb.h"
 #include "automate/v1/job.pb.h"
 
@@ -42,6 +44,18 @@ struct ExecutionFilter {
 struct ExecutionPage {
   std::vector<v1::Execution> executions;
   std::string next_page_token;  // Empty on the last page.
+};
+
+// A token's record with the SHA-256 of its secret (32 raw bytes). Only
+// GetToken returns the hash: it is what a presented secret is checked against.
+struct StoredToken {
+  v1::Token token;
+  std::string secret_hash;
+};
+
+struct AuditPage {
+  std::vector<v1::AuditEntry> entries;  // Newest first.
+  std::string next_page_token;          // Empty on the last page.
 };
 
 class AUTOMATE_EXPORT Store {
@@ -91,6 +105,30 @@ class AUTOMATE_EXPORT Store {
   // the missing secrets.
   virtual absl::StatusOr<std::map<std::string, std::string>> RevealSecrets(
       const std::vector<std::string>& names) = 0;
+
+  // --- API tokens ---------------------------------------------------------
+  // Stores a new token with the SHA-256 (32 raw bytes) of its secret; the
+  // secret itself never reaches the store. kAlreadyExists if the id exists,
+  // or if a token that is not revoked has the name (a revoked token's name
+  // may be reused). kInvalidArgument for an empty id or name, a set
+  // revoke_time, or a hash that is not 32 bytes.
+  virtual absl::Status CreateToken(const v1::Token& token, absl::string_view secret_hash) = 0;
+  // Every token, revoked ones included, oldest first. No hashes.
+  virtual absl::StatusOr<std::vector<v1::Token>> ListTokens() = 0;
+  // kNotFound.
+  virtual absl::StatusOr<StoredToken> GetToken(absl::string_view id) = 0;
+  // Sets revoke_time on the token with id `id_or_name`, else on the live
+  // (not revoked) token of that name. Revoking a revoked token is OK and keeps
+  // its first revoke_time. kNotFound if no token has that id or name.
+  virtual absl::Status RevokeToken(absl::string_view id_or_name, absl::Time now) = 0;
+
+  // --- Audit log ----------------------------------------------------------
+  // Appends `entry` (its seq is ignored) and, once it is durable, sets
+  // entry->seq: larger than every seq assigned before, never reused.
+  virtual absl::Status AppendAudit(v1::AuditEntry* entry) = 0;
+  // Newest first. kInvalidArgument if `limit` is not in 1..1000 or
+  // `page_token` is not one this store returned.
+  virtual absl::StatusOr<AuditPage> ListAudit(int limit, absl::string_view page_token) = 0;
 };
 
 struct SqliteStoreOptions {

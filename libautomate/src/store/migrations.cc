@@ -43,6 +43,32 @@ constexpr const char* kMigrations[] = {
         update_time INTEGER NOT NULL
       ) WITHOUT ROWID;
     )sql",
+    // 2: API tokens and the audit log.
+    R"sql(
+      CREATE TABLE tokens (
+        id TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        secret_hash BLOB NOT NULL,       -- SHA-256 of the secret; never the secret
+        create_time INTEGER NOT NULL,
+        revoke_time INTEGER,             -- NULL while the token is valid
+        data BLOB NOT NULL               -- serialized automate.v1.Token, no revoke_time
+      );
+      -- A name belongs to at most one live token; revoked ones free it.
+      CREATE UNIQUE INDEX tokens_live_name ON tokens (name) WHERE revoke_time IS NULL;
+
+      -- Plain columns rather than a serialized message, so the log stays
+      -- readable with the sqlite3 shell. AUTOINCREMENT: a seq is never handed
+      -- out twice, even after the newest rows are deleted.
+      CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        http_status INTEGER NOT NULL
+      );
+    )sql",
 };
 
 constexpr int64_t kLatest = std::size(kMigrations);

@@ -1,5 +1,6 @@
-// SqliteStore: opening, the read pool, and jobs. Executions and secrets are
-// in sqlite_store_executions.cc and sqlite_store_secrets.cc.
+// SqliteStore: opening, the read pool, and jobs. Executions, secrets, and
+// tokens with the audit log are in sqlite_store_executions.cc,
+// sqlite_store_secrets.cc and sqlite_store_auth.cc.
 #include "store/sqlite_store.h"
 
 #include <filesystem>

@@ -48,6 +48,14 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::map<std::string, std::string>> RevealSecrets(
       const std::vector<std::string>& names) override;
 
+  absl::Status CreateToken(const v1::Token& token, absl::string_view secret_hash) override;
+  absl::StatusOr<std::vector<v1::Token>> ListTokens() override;
+  absl::StatusOr<StoredToken> GetToken(absl::string_view id) override;
+  absl::Status RevokeToken(absl::string_view id_or_name, absl::Time now) override;
+
+  absl::Status AppendAudit(v1::AuditEntry* entry) override;
+  absl::StatusOr<AuditPage> ListAudit(int limit, absl::string_view page_token) override;
+
   // Write transactions committed so far; with group commit this is less than
   // the number of write calls under concurrency.
   int64_t commit_count() const { return committer_.commit_count(); }

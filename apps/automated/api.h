@@ -1,0 +1,100 @@
+// Api: the routes of docs/api.md as blocking handlers over the Engine.
+//
+// The server (server.h) parses HTTP on its I/O threads and calls Handle() on
+// its blocking pool: handlers may wait on the store. Log streaming is the
+// exception: Handle() only checks the request and returns a LogPlan, and
+// the server streams it without holding a thread (log_hub.h).
+#ifndef AUTOMATED_API_H_
+#define AUTOMATED_API_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "auth.h"
+#include "automate/engine.h"
+#include "boost/beast/http.hpp"
+#include "metrics.h"
+
+namespace automated {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+inline constexpr int kApiVersion = 1;
+inline constexpr int kMinClientApiVersion = 1;
+inline constexpr char kServerVersion[] = "0.3.0";
+
+// Who may call a route.
+enum class Access { kPublic, kViewer, kOperator, kAdmin };
+
+struct RouteInfo {
+  const char* method;
+  const char* pattern;  // "/v1/jobs/{name}"
+  Access access;
+};
+
+// Every route the server serves (for `automated routes` and the OpenAPI test).
+const std::vector<RouteInfo>& Routes();
+
+// How to stream a log, once the request has been checked.
+struct LogPlan {
+  std::string id;
+  int64_t offset = 0;
+  bool follow = false;
+  bool sse = false;
+};
+
+struct ApiResult {
+  Response response;
+  std::optional<LogPlan> log;  // Set: stream this instead of `response`.
+  std::string route;           // Pattern matched, for metrics ("" = none).
+};
+
+class Api {
+ public:
+  Api(automate::Engine* engine, Auth* auth, Metrics* metrics);
+
+  // Blocking. Never throws; every failure is an Error body.
+  ApiResult Handle(const Request& request);
+
+  // The error response for `status` (used by the server for its own 4xx).
+  static Response ErrorResponse(const absl::Status& status, unsigned version, bool keep_alive);
+  static int HttpStatusFor(const absl::Status& status);
+
+ private:
+  struct Call;
+  ApiResult Dispatch(Call& call);
+  Response Ping(Call& call);
+  Response ListJobs(Call& call);
+  Response GetJob(Call& call);
+  Response PutJob(Call& call);
+  Response DeleteJob(Call& call);
+  Response JobVersions(Call& call);
+  Response Submit(Call& call);
+  Response ListExecutions(Call& call);
+  Response GetExecution(Call& call);
+  Response CancelExecution(Call& call);
+  absl::StatusOr<LogPlan> Logs(Call& call);
+  Response History(Call& call);
+  Response ListSecrets(Call& call);
+  Response SetSecret(Call& call);
+  Response DeleteSecret(Call& call);
+  Response ListTokens(Call& call);
+  Response CreateToken(Call& call);
+  Response RevokeToken(Call& call);
+  Response ListAudit(Call& call);
+  void AuditChange(Call& call, absl::string_view action, absl::string_view target,
+                   absl::string_view detail, int http_status);
+
+  automate::Engine* engine_;
+  Auth* auth_;
+  Metrics* metrics_;
+};
+
+}  // namespace automated
+
+#endif  // AUTOMATED_API_H_
