@@ -417,3 +417,41 @@ def test_settings_precedence_and_help(tmp_path):
     bad = subprocess.run([AUTOMATED_BIN, "--state-dir", str(tmp_path / "s2"), "--listen", "127.0.0.1:0"],
                          capture_output=True, text=True, env=env, timeout=20)
     assert bad.returncode == 2 and "max-running" in bad.stderr
+
+
+def test_tls(tmp_path):
+    import ssl
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                           "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                           "-keyout", str(key), "-out", str(cert)], capture_output=True)
+    assert made.returncode == 0, made.stderr
+    d = Daemon(tmp_path / "state", extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
+    token = d.token("admin", "admin")
+    d.start()
+    try:
+        assert d.url.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=str(cert))
+        port = urllib.parse.urlparse(d.url).port
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+        conn.request("GET", "/v1/jobs", headers={"Authorization": f"Bearer {token}"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read()) == {}
+        conn.close()
+        # Plain HTTP to the TLS port is refused, and the daemon keeps serving.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                data = s.recv(100)
+            except ConnectionResetError:
+                data = b""
+            assert not data.startswith(b"HTTP/1.1 200")
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+        conn.request("GET", "/ping")
+        assert conn.getresponse().status == 200
+    finally:
+        d.stop()
+    missing = Daemon(tmp_path / "state2", extra_args=["--tls-cert", str(cert)])
+    with pytest.raises(AssertionError):
+        missing.start(timeout=5)
+    assert "tls_key" in missing.log_path.read_text() or "both" in missing.log_path.read_text()
