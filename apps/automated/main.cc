@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
 
   if (routes->parsed()) {
     for (const automated::RouteInfo& r : automated::Routes()) std::cout << r.method << " " << r.pattern << "\n";
-    std::cout << "GET /\nGET /v1/openapi.json\n";
+    std::cout << "GET /\nGET /ui/{file}\nGET /v1/openapi.json\n";
     return 0;
   }
 
