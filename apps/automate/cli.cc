@@ -1,7 +1,10 @@
-// The automate command line in local mode: every command opens the state dir
+// The automate command line. In local mode every command opens the state dir
 // as a client of the store, and work runs in the state dir's background
 // engine (background_engine.h), so that `logs -f`, `status` and `cancel`
-// from other shells see the same executions.
+// from other shells see the same executions. In remote mode (a server from
+// --server, AUTOMATE_SERVER or `automate config set-server`) the same
+// commands use an Engine that talks to automated over HTTP (client.h); only
+// the background engine and the `engine` command are local-only.
 #include "cli.h"
 
 #include <unistd.h>
@@ -11,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,8 +25,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "automate/automate.h"
+#include "automate/client.h"
 #include "background_engine.h"
 #include "cli_output.h"
+#include "client_config.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace automate::cli {
@@ -109,7 +116,10 @@ struct Context {
   std::string state_dir;
   std::string output = "table";
   std::string self_exe;
+  RemoteSettings remote_settings;  // server empty: local mode.
   std::unique_ptr<Engine> engine;
+
+  bool remote() const { return !remote_settings.server.empty(); }
 
   Format format() const {
     if (output == "json") return Format::kJson;
@@ -119,10 +129,30 @@ struct Context {
   // Prints `status` as "automate: message" and returns its exit code.
   int Fail(const absl::Status& status) {
     err << "automate: " << status.message() << "\n";
+    if (remote() && status.code() == absl::StatusCode::kUnauthenticated) {
+      // The server's message says what is wrong; this says where to fix it.
+      const RemoteSettings& r = remote_settings;
+      err << "automate: "
+          << (r.token.empty() ? "no token is set"
+                              : "the server refused the token from " + r.token_source)
+          << " (server " << r.server << " from " << r.server_source
+          << "); set one with --token, AUTOMATE_TOKEN or "
+             "\"automate config set-server URL --token TOKEN\"\n";
+    }
     return ExitCodeFor(status);
   }
   absl::Status Open() {
     if (engine != nullptr) return absl::OkStatus();
+    if (remote()) {
+      RemoteOptions remote_options;
+      remote_options.server = remote_settings.server;
+      remote_options.token = remote_settings.token;
+      remote_options.ca_file = remote_settings.ca_file;
+      absl::StatusOr<std::unique_ptr<Engine>> opened = OpenRemoteEngine(std::move(remote_options));
+      if (!opened.ok()) return opened.status();
+      engine = std::move(*opened);
+      return absl::OkStatus();
+    }
     absl::StatusOr<EngineOptions> options = DefaultEngineOptions(state_dir);
     if (!options.ok()) return options.status();
     options->dispatch = false;
@@ -251,8 +281,10 @@ int CmdRun(Context& ctx, const std::string& job, const std::vector<std::string>&
   if (absl::Status s = ctx.Open(); !s.ok()) return ctx.Fail(s);
   absl::StatusOr<v1::Execution> exec = ctx.engine->Submit(request);
   if (!exec.ok()) return ctx.Fail(exec.status());
-  if (absl::Status s = EnsureBackgroundEngine(ctx.state_dir, ctx.self_exe); !s.ok()) {
-    return ctx.Fail(s);
+  if (!ctx.remote()) {
+    if (absl::Status s = EnsureBackgroundEngine(ctx.state_dir, ctx.self_exe); !s.ok()) {
+      return ctx.Fail(s);
+    }
   }
   if (!wait && !follow) {
     ctx.out << exec->id() << "\n";
@@ -411,6 +443,60 @@ int CmdSecretRm(Context& ctx, const std::string& name) {
   return kExitOk;
 }
 
+int CmdConfigSetServer(Context& ctx, const std::string& server,
+                       const std::optional<std::string>& token,
+                       const std::optional<std::string>& ca_file) {
+  // The same check a remote engine makes, before anything is written.
+  RemoteOptions check;
+  check.server = server;
+  if (ca_file.has_value()) check.ca_file = *ca_file;
+  if (absl::StatusOr<std::unique_ptr<Engine>> s = OpenRemoteEngine(check); !s.ok()) {
+    return ctx.Fail(s.status());
+  }
+  std::string path = ClientConfigPath();
+  absl::StatusOr<ClientConfig> old = LoadClientConfig(path);
+  if (!old.ok()) return ctx.Fail(old.status());
+  ClientConfig config;
+  config.server = server;
+  // A token (and CA) belongs to its server: kept only if the server stays.
+  bool same = old->server == server;
+  config.token = token.has_value() ? *token : same ? old->token : "";
+  config.ca_file = ca_file.has_value() ? *ca_file : same ? old->ca_file : "";
+  if (absl::Status s = SaveClientConfig(path, config); !s.ok()) return ctx.Fail(s);
+  ctx.out << "server " << server << " saved to " << path << " ("
+          << (config.token.empty() ? "no token" : "token set") << ")\n";
+  return kExitOk;
+}
+
+int CmdConfigShow(Context& ctx) {
+  std::string path = ClientConfigPath();
+  const RemoteSettings& r = ctx.remote_settings;
+  if (ctx.format() != Format::kTable) {
+    google::protobuf::Struct info;
+    auto& fields = *info.mutable_fields();
+    fields["configFile"].set_string_value(path);
+    fields["server"].set_string_value(r.server);
+    fields["serverSource"].set_string_value(r.server_source);
+    fields["tokenSet"].set_bool_value(!r.token.empty());
+    fields["tokenSource"].set_string_value(r.token_source);
+    fields["caFile"].set_string_value(r.ca_file);
+    if (!ctx.remote()) fields["stateDir"].set_string_value(ctx.state_dir);
+    PrintMessages(ctx.out, ctx.format(), {&info}, false);
+    return kExitOk;
+  }
+  ctx.out << "Config file:  " << path << (access(path.c_str(), F_OK) == 0 ? "" : " (none)")
+          << "\n";
+  if (ctx.remote()) {
+    ctx.out << "Server:       " << r.server << " (from " << r.server_source << ")\n"
+            << "Token:        "
+            << (r.token.empty() ? "not set" : "set (from " + r.token_source + ")") << "\n";
+    if (!r.ca_file.empty()) ctx.out << "CA file:      " << r.ca_file << "\n";
+  } else {
+    ctx.out << "Server:       - (local mode, state dir " << ctx.state_dir << ")\n";
+  }
+  return kExitOk;
+}
+
 std::string SelfExe(const char* argv0) {
   std::error_code ec;
   auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -423,7 +509,9 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   Context ctx(out, err);
   ctx.state_dir = DefaultStateDir();
   ctx.self_exe = SelfExe(argv[0]);
-  CLI::App app{"automate: define, run and follow jobs (local mode)", "automate"};
+  CLI::App app{"automate: define, run and follow jobs, in a local state dir or on an "
+               "automated server",
+               "automate"};
   app.require_subcommand(1);
   app.fallthrough();  // Global options may follow the command too.
   app.add_option("--state-dir", ctx.state_dir,
@@ -431,6 +519,14 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
                  "default $XDG_DATA_HOME/automate)");
   app.add_option("-o,--output", ctx.output, "Output format for data: table, json or yaml")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
+  std::string flag_server, flag_token;
+  auto* server_opt = app.add_option(
+      "--server", flag_server,
+      "automated server URL, http(s)://HOST:PORT (env AUTOMATE_SERVER; default: the config "
+      "file's; empty: local mode)");
+  auto* token_opt = app.add_option("--token", flag_token,
+                                   "Token for the server (env AUTOMATE_TOKEN; default: the "
+                                   "config file's)");
 
   std::vector<std::string> files;
   auto* apply = app.add_subcommand("apply", "Create or update jobs from job files");
@@ -490,10 +586,48 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   engine->add_option("--max-running", max_running, "Attempts running at once")
       ->check(CLI::Range(1, 100000));
 
+  std::string config_server, config_token, config_ca;
+  auto* config = app.add_subcommand("config", "The CLI's settings: which server to use");
+  config->require_subcommand(1);
+  auto* set_server = config->add_subcommand(
+      "set-server", "Use an automated server from now on (writes " + ClientConfigPath() + ")");
+  set_server->add_option("URL", config_server, "http(s)://HOST:PORT")->required();
+  auto* set_token = set_server->add_option(
+      "--token", config_token,
+      "Token to send (default: keep the current one if the server is the same)");
+  auto* set_ca = set_server->add_option("--ca-file", config_ca, "PEM CA bundle for https");
+  auto* config_show = config->add_subcommand("show", "Show the server in use and whether a "
+                                                     "token is set (never the token)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e, out, err) == 0 ? kExitOk : kExitUsage;  // --help: 0; else CLI11 uses 1xx.
+  }
+  if (set_server->parsed()) {
+    return CmdConfigSetServer(
+        ctx, config_server,
+        set_token->count() > 0 ? std::optional<std::string>(config_token) : std::nullopt,
+        set_ca->count() > 0 ? std::optional<std::string>(config_ca) : std::nullopt);
+  }
+  {
+    ClientConfig file;
+    // The file is read unless both flags make it moot.
+    if (server_opt->count() == 0 || token_opt->count() == 0) {
+      absl::StatusOr<ClientConfig> loaded = LoadClientConfig(ClientConfigPath());
+      if (!loaded.ok()) return ctx.Fail(loaded.status());
+      file = std::move(*loaded);
+    }
+    ctx.remote_settings = ResolveRemoteSettings(
+        server_opt->count() > 0 ? std::optional<std::string>(flag_server) : std::nullopt,
+        token_opt->count() > 0 ? std::optional<std::string>(flag_token) : std::nullopt, file);
+  }
+  if (config_show->parsed()) return CmdConfigShow(ctx);
+  if (engine->parsed() && ctx.remote()) {
+    ctx.err << "automate: engine: runs a local state dir's engine, but a server is configured ("
+            << ctx.remote_settings.server << " from " << ctx.remote_settings.server_source
+            << "); use --server \"\" for local mode\n";
+    return kExitUsage;
   }
   if (apply->parsed()) return CmdApply(ctx, files);
   if (list->parsed()) return CmdList(ctx);

@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "automate/json.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "yaml-cpp/yaml.h"
@@ -27,11 +29,8 @@ void Table::Print(std::ostream& out) const {
 }
 
 std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = false;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) return "{}";
-  return json;
+  absl::StatusOr<std::string> json = MessageToJson(message);
+  return json.ok() ? *json : "{}";
 }
 
 namespace {

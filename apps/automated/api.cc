@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "automate/execution.h"
 #include "automate/job.h"
+#include "automate/json.h"
 #include "automate/v1/api.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -83,11 +84,8 @@ Response MakeResponse(http::status status, unsigned version, bool keep_alive) {
 }
 
 std::string ToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = false;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
+  absl::StatusOr<std::string> json = automate::MessageToJson(message);
+  return json.ok() ? *json : "{}";
 }
 
 }  // namespace
@@ -404,8 +402,17 @@ Response Api::Submit(Call& call) {
   absl::Status status = call.Body(&body, /*allow_empty=*/true);
   absl::StatusOr<v1::Job> job = status.ok() ? engine_->GetJob(name, body.job_version())
                                             : absl::StatusOr<v1::Job>(status);
-  if (job.ok()) status = Auth::RequireRun(*call.who, job->spec());
-  else status = job.status();
+  if (job.ok()) {
+    status = Auth::RequireRun(*call.who, job->spec());
+  } else if (job.status().code() == absl::StatusCode::kNotFound) {
+    // The engine's own wording, as in local mode.
+    status = absl::NotFoundError(
+        body.job_version() == 0
+            ? absl::StrCat("job \"", name, "\" not found")
+            : absl::StrCat("job \"", name, "\" has no version ", body.job_version()));
+  } else {
+    status = job.status();
+  }
   absl::StatusOr<v1::Execution> exec = absl::UnknownError("not submitted");
   if (!status.ok()) {
     exec = status;
@@ -487,6 +494,11 @@ Response Api::CancelExecution(Call& call) {
   const std::string& id = call.params["id"];
   absl::StatusOr<v1::Execution> exec = engine_->GetExecution(id);
   absl::Status status = exec.status();
+  if (status.code() == absl::StatusCode::kNotFound) {
+    // Unknown: the engine's own answer (and wording), as in local mode.
+    status = engine_->Cancel(id);
+    if (status.ok()) status = absl::NotFoundError(absl::StrCat("execution ", id, " not found"));
+  }
   if (status.ok()) status = Auth::RequireRun(*call.who, exec->job_spec());
   if (status.ok()) status = engine_->Cancel(id);
   if (status.ok()) exec = engine_->GetExecution(id);
@@ -517,6 +529,10 @@ absl::StatusOr<LogPlan> Api::Logs(Call& call) {
   auto accept_header = call.request[http::field::accept];
   std::string accept(accept_header.data(), accept_header.size());
   plan.sse = plan.follow || absl::StrContains(accept, "text/event-stream");
+  // Errors (an offset past the end of a final log: 416) before any header.
+  absl::StatusOr<std::unique_ptr<automate::LogReader>> probe =
+      engine_->OpenLog(plan.id, plan.offset, plan.follow);
+  if (!probe.ok()) return probe.status();
   return plan;
 }
 

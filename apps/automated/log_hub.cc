@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "automate/execution.h"
+#include "automate/json.h"
 #include "automate/v1/api.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -24,9 +25,8 @@ std::string EncodeEndEvent(const v1::Execution& execution, int64_t size) {
   v1::LogEnd end;
   *end.mutable_execution() = execution;
   end.set_size(size);
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(end, &json);
-  return absl::StrCat("event: end\ndata: ", json, "\n\n");
+  absl::StatusOr<std::string> json = automate::MessageToJson(end);
+  return absl::StrCat("event: end\ndata: ", json.ok() ? *json : "{}", "\n\n");
 }
 
 Feed::Feed(automate::Engine* engine, std::string id, int64_t start, size_t ring_bytes)

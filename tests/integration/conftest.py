@@ -127,6 +127,10 @@ class Cli:
         self.state_dir = tmp_path / "state"
         self.env = dict(os.environ)
         self.env.pop("AUTOMATE_STATE_DIR", None)
+        # Local mode, whatever the developer's own CLI config says.
+        self.env.pop("AUTOMATE_SERVER", None)
+        self.env.pop("AUTOMATE_TOKEN", None)
+        self.env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
         self.env["USER"] = "pytest"
         # Jobs get this in their env (see job_yaml in test_cli.py), so that
         # their children can be found and stopped at teardown.

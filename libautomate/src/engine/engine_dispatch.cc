@@ -513,6 +513,13 @@ bool EngineImpl::WriteDirty() {
     auto it = runs_.find(exec.id());
     if (it != runs_.end()) it->second->exec.set_version(exec.version());
   }
+  // on_change first: once Wait() returns, observers (metrics) have seen the
+  // final state too.
+  if (options_.on_change) {
+    mu_.Unlock();
+    for (auto& exec : batch) options_.on_change(exec);
+    mu_.Lock();
+  }
   std::vector<std::string> still;
   for (const std::string& id : finished_) {
     auto it = runs_.find(id);
@@ -524,11 +531,6 @@ bool EngineImpl::WriteDirty() {
     runs_.erase(it);  // Final and durable: Wait() returns.
   }
   finished_.swap(still);
-  if (options_.on_change) {
-    mu_.Unlock();
-    for (auto& exec : batch) options_.on_change(exec);
-    mu_.Lock();
-  }
   return true;
 }
 
