@@ -122,11 +122,21 @@ struct Server::Impl {
       http::request_parser<http::string_body> parser;
       parser.body_limit(options.max_body_bytes);
       parser.header_limit(options.max_header_bytes);
-      // Idle wait for the next request, then a bound on reading all of it.
-      Lowest(stream).expires_after(Chrono(buffer.size() > 0 ? options.read_timeout : options.idle_timeout));
-      co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
-      if (!ec && !parser.is_done()) {
+      // An idle connection may wait `idle_timeout` for its next request; once
+      // its first byte is there, the whole request (headers and body) must
+      // arrive within `read_timeout`, so a client trickling bytes cannot hold
+      // the connection for long.
+      if (buffer.size() == 0) {
+        Lowest(stream).expires_after(Chrono(options.idle_timeout));
+        size_t n = co_await stream.async_read_some(buffer.prepare(16 << 10),
+                                                   asio::redirect_error(use_awaitable, ec));
+        buffer.commit(n);
+      }
+      if (!ec) {
         Lowest(stream).expires_after(Chrono(options.read_timeout));
+        co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      }
+      if (!ec && !parser.is_done()) {
         co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       }
       if (ec == http::error::end_of_stream || ec == asio::error::eof ||

@@ -455,3 +455,41 @@ def test_tls(tmp_path):
     with pytest.raises(AssertionError):
         missing.start(timeout=5)
     assert "tls_key" in missing.log_path.read_text() or "both" in missing.log_path.read_text()
+
+
+def test_slow_clients_are_cut_off(tmp_path):
+    d = Daemon(tmp_path / "state", extra_args=["--read-timeout", "1s", "--idle-timeout", "3s"])
+    d.start()
+    try:
+        port = urllib.parse.urlparse(d.url).port
+        # A client trickling its request: closed after the read timeout.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            start = time.monotonic()
+            s.sendall(b"GET /ping HTTP/1.1\r\n")
+            closed = False
+            for _ in range(8):
+                time.sleep(0.5)
+                try:
+                    s.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    closed = True
+                    break
+                s.settimeout(0.01)
+                try:
+                    if s.recv(100) == b"":
+                        closed = True
+                        break
+                except (socket.timeout, BlockingIOError):
+                    pass
+                except OSError:
+                    closed = True
+                    break
+            assert closed and time.monotonic() - start < 3.5
+        # An idle keep-alive connection may wait longer than the read timeout.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            time.sleep(1.5)
+            s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 200")
+        assert Client(d.url).request("GET", "/ping")[0] == 200
+    finally:
+        d.stop()
