@@ -188,6 +188,13 @@ Response Api::ErrorResponse(const absl::Status& status, unsigned version, bool k
   return r;
 }
 
+bool Api::NeverBlocks(const Request& request) {
+  if (request.method() != http::verb::get) return false;
+  absl::string_view target(request.target().data(), request.target().size());
+  absl::string_view path = target.substr(0, target.find('?'));
+  return path == "/ping" || path == "/metrics";
+}
+
 ApiResult Api::Handle(const Request& request) {
   absl::string_view target(request.target().data(), request.target().size());
   size_t q = target.find('?');

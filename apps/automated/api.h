@@ -60,6 +60,9 @@ class Api {
 
   // Blocking. Never throws; every failure is an Error body.
   ApiResult Handle(const Request& request);
+  // Routes that never block (no engine or store call: /ping, /metrics): the
+  // server answers them on its I/O thread.
+  static bool NeverBlocks(const Request& request);
 
   // The error response for `status` (used by the server for its own 4xx).
   static Response ErrorResponse(const absl::Status& status, unsigned version, bool keep_alive);

@@ -304,9 +304,11 @@ int main(int argc, char** argv) {
     gauges.Update(e);
     if (automate::IsFinal(e.state()) && metrics_ptr != nullptr) metrics_ptr->ExecutionFinished(e);
   };
-  // The auth store is a second connection to the same database.
-  absl::StatusOr<std::unique_ptr<automate::Store>> auth_store = OpenStoreOnly(state_dir);
-  if (!auth_store.ok()) return Fail(auth_store.status());
+  // Tokens and the audit log share the engine's store: one writer
+  // connection, so an audit record and an execution commit together rather
+  // than fight for SQLite's write lock. The engine owns the store and
+  // outlives `auth`.
+  automate::Store* store = engine_options->store.get();
   automated::Metrics metrics([&gauges] { return gauges.Read(); });
   metrics_ptr = &metrics;
   absl::StatusOr<std::unique_ptr<automate::Engine>> engine = automate::Engine::Open(std::move(*engine_options));
@@ -319,7 +321,7 @@ int main(int argc, char** argv) {
       for (const v1::Execution& e : page->executions) gauges.Update(e);
     }
   }
-  automated::Auth auth(auth_store->get(), automate::Clock::Real());
+  automated::Auth auth(store, automate::Clock::Real());
   automated::Api api(engine->get(), &auth, &metrics);
   automated::Server server(options, &api, engine->get(), &metrics);
   if (absl::Status s = server.Bind(); !s.ok()) return Fail(s);

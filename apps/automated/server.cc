@@ -213,7 +213,12 @@ struct Server::Impl {
       }
     }
     auto handle = [this, &request] { return api->Handle(request); };
-    ApiResult result = co_await OffLoad(handle);
+    ApiResult result;
+    if (Api::NeverBlocks(request)) {
+      result = handle();
+    } else {
+      result = co_await OffLoad(handle);
+    }
     if (result.log) {
       if (result.log->sse) {
         co_await StreamSse(stream, request, *result.log);
