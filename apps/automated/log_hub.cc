@@ -16,7 +16,7 @@ std::string EncodeLogEvent(const automate::LogChunk& chunk) {
   // The LogRecord JSON mapping written by hand: this runs for every chunk.
   int64_t end = chunk.offset + static_cast<int64_t>(chunk.data.size());
   return absl::StrCat("event: log\nid: ", end, "\ndata: {\"offset\":\"", chunk.offset,
-                      "\",\"time\":\"", absl::FormatTime(absl::RFC3339_full, chunk.time, absl::UTCTimeZone()),
+                      "\",\"time\":\"", absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", chunk.time, absl::UTCTimeZone()),
                       "\",\"stream\":\"", v1::LogStream_Name(chunk.stream), "\",\"data\":\"",
                       absl::Base64Escape(chunk.data), "\"}\n\n");
 }

@@ -110,7 +110,7 @@ absl::StatusOr<std::unique_ptr<automate::Store>> OpenStoreOnly(const std::string
 
 int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8420", state_dir = DefaultStateDir(), tls_cert, tls_key;
-  std::string max_running = "16", io_threads = "2", blocking_threads = "8";
+  std::string max_running = "16", io_threads = "2", blocking_threads = "32";
   std::string max_body = "1Mi", read_timeout = "30s", idle_timeout = "120s", drain = "10s";
   std::string config_file;
   std::vector<Setting> settings = {
@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
       {"tls-key", "AUTOMATE_TLS_KEY", &tls_key, "PEM private key for --tls-cert"},
       {"max-running", "AUTOMATE_MAX_RUNNING", &max_running, "Attempts running at once"},
       {"io-threads", "AUTOMATE_IO_THREADS", &io_threads, "Threads serving connections"},
-      {"blocking-threads", "AUTOMATE_BLOCKING_THREADS", &blocking_threads, "Threads for engine and store calls"},
+      {"blocking-threads", "AUTOMATE_BLOCKING_THREADS", &blocking_threads, "Threads for engine and store calls (each in-flight submit holds one until its commit is durable, and all of them share one commit)"},
       {"max-body", "AUTOMATE_MAX_BODY", &max_body, "Largest request body (413 above)"},
       {"read-timeout", "AUTOMATE_READ_TIMEOUT", &read_timeout, "Time to read one request or write one response"},
       {"idle-timeout", "AUTOMATE_IDLE_TIMEOUT", &idle_timeout, "Idle keep-alive connections are closed after this"},
