@@ -110,7 +110,7 @@ absl::StatusOr<std::unique_ptr<automate::Store>> OpenStoreOnly(const std::string
 
 int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8420", state_dir = DefaultStateDir(), tls_cert, tls_key;
-  std::string max_running = "16", io_threads = "2", blocking_threads = "32";
+  std::string max_running = "16", io_threads = "2", blocking_threads = "8";
   std::string max_body = "1Mi", read_timeout = "30s", idle_timeout = "120s", drain = "10s";
   std::string config_file;
   std::vector<Setting> settings = {

@@ -23,7 +23,7 @@ struct ServerOptions {
   std::string tls_cert;                   // PEM files; both or neither
   std::string tls_key;
   int io_threads = 2;
-  int blocking_threads = 32;
+  int blocking_threads = 8;
   uint64_t max_body_bytes = 1 << 20;
   uint32_t max_header_bytes = 16 << 10;
   absl::Duration read_timeout = absl::Seconds(30);  // a whole request, once it starts
