@@ -137,6 +137,11 @@ void Feed::NotifyPast(int64_t offset, std::function<void()> wake) {
   waiters_.push_back(std::move(wake));
 }
 
+void Feed::Stop() {
+  absl::MutexLock lock(&mu_);
+  stop_ = true;
+}
+
 void Feed::AddSubscriber() {
   absl::MutexLock lock(&mu_);
   ++subscribers_;
@@ -184,6 +189,8 @@ void LogHub::Clear() {
     absl::MutexLock lock(&mu_);
     feeds.swap(feeds_);
   }
+  // All pumps stop at once; then each destructor's join is short.
+  for (auto& [id, feed] : feeds) feed->Stop();
 }
 
 }  // namespace automated

@@ -58,6 +58,8 @@ class Feed {
   // their own executor.
   void NotifyPast(int64_t offset, std::function<void()> wake);
 
+  // Asks the pump to stop (it does within about 0.5 s); the destructor waits.
+  void Stop();
   void AddSubscriber();
   void RemoveSubscriber();
   bool Idle() const;  // No subscriber for a while, or the pump stopped.
