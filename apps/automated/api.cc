@@ -477,8 +477,37 @@ Response Api::ListExecutions(Call& call) {
   return call.Json(http::status::ok, out);
 }
 
+std::optional<std::string> Api::CachedFinal(const std::string& id) {
+  absl::MutexLock lock(&cache_mu_);
+  auto it = final_json_.find(id);
+  if (it == final_json_.end()) return std::nullopt;
+  return it->second;
+}
+
+Response Api::ExecutionJson(Call& call, const v1::Execution& exec) {
+  Response r = call.Json(http::status::ok, exec);
+  if (automate::IsFinal(exec.state())) {
+    absl::MutexLock lock(&cache_mu_);
+    if (final_json_.emplace(exec.id(), r.body()).second) {
+      final_order_.push_back(exec.id());
+      if (final_order_.size() > kFinalCacheEntries) {
+        final_json_.erase(final_order_.front());
+        final_order_.pop_front();
+      }
+    }
+  }
+  return r;
+}
+
 Response Api::GetExecution(Call& call) {
   const std::string& id = call.params["id"];
+  if (std::optional<std::string> cached = CachedFinal(id)) {
+    Response r = call.Empty(http::status::ok);
+    r.set(http::field::content_type, "application/json");
+    r.body() = std::move(*cached);
+    r.prepare_payload();
+    return r;
+  }
   if (call.HasQuery("wait")) {
     absl::StatusOr<absl::Duration> wait = automate::ParseDuration(call.Query("wait"));
     if (!wait.ok() || *wait < absl::ZeroDuration()) {
@@ -488,13 +517,13 @@ Response Api::GetExecution(Call& call) {
         engine_->Wait(id, absl::Now() + std::min(*wait, absl::Seconds(60)));
     if (exec.ok() || exec.status().code() != absl::StatusCode::kDeadlineExceeded) {
       if (!exec.ok()) return call.Error(exec.status());
-      return call.Json(http::status::ok, *exec);
+      return ExecutionJson(call, *exec);
     }
     // Not final yet: the current state, like a plain GET.
   }
   absl::StatusOr<v1::Execution> exec = engine_->GetExecution(id);
   if (!exec.ok()) return call.Error(exec.status());
-  return call.Json(http::status::ok, *exec);
+  return ExecutionJson(call, *exec);
 }
 
 Response Api::CancelExecution(Call& call) {

@@ -13,7 +13,11 @@
 #include <string>
 #include <vector>
 
+#include <deque>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "auth.h"
 #include "automate/engine.h"
 #include "boost/beast/http.hpp"
@@ -93,9 +97,19 @@ class Api {
   void AuditChange(Call& call, absl::string_view action, absl::string_view target,
                    absl::string_view detail, int http_status);
 
+  // The JSON of final executions, which never change again: the page and
+  // scripts poll them, and reading and printing one costs far more than
+  // copying it. Bounded, oldest dropped first.
+  Response ExecutionJson(Call& call, const automate::v1::Execution& exec);
+  std::optional<std::string> CachedFinal(const std::string& id);
+
   automate::Engine* engine_;
   Auth* auth_;
   Metrics* metrics_;
+  absl::Mutex cache_mu_;
+  absl::flat_hash_map<std::string, std::string> final_json_ ABSL_GUARDED_BY(cache_mu_);
+  std::deque<std::string> final_order_ ABSL_GUARDED_BY(cache_mu_);
+  static constexpr size_t kFinalCacheEntries = 10000;
 };
 
 }  // namespace automated

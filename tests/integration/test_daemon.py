@@ -159,6 +159,9 @@ def test_job_crud_and_run_with_logs(daemon):
     assert resp.getheader("Location") == f"/v1/executions/{created['id']}"
     done = c.wait(created["id"])
     assert done["state"] == "SUCCEEDED"
+    # A final execution is served from the daemon's cache: the same answer.
+    assert c.ok("GET", f"/v1/executions/{created['id']}") == done
+    assert c.ok("GET", f"/v1/executions/{created['id']}") == done
     status, text, resp = c.request("GET", f"/v1/executions/{created['id']}/logs")
     assert status == 200 and text == b"hi you\noops\n"
     assert resp.getheader("Automate-Log-Next-Offset") == str(len(text))
