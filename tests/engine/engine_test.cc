@@ -382,5 +382,48 @@ TEST_F(EngineTest, ABurstOfInstantJobsAllFinish) {
   EXPECT_EQ(engine_->ActiveCount(), 0);
 }
 
+// Clients of the store (the CLI in local mode) submit PENDING executions
+// that the dispatching engine polls for. A poll must never admit an
+// execution a second time because its query ran before the writer's commit
+// and the execution finished in between; a second admission would write a
+// stale version and wedge every execution of that batch.
+TEST_F(EngineTest, StoreClientsSubmissionsAreEachRunOnce) {
+  engine_.reset();
+  auto options = automate::DefaultEngineOptions(dir_.path());
+  ASSERT_TRUE(options.ok()) << options.status();
+  options->poll_interval = absl::Milliseconds(1);
+  auto dispatcher = automate::Engine::Open(std::move(*options));
+  ASSERT_TRUE(dispatcher.ok()) << dispatcher.status();
+  engine_ = std::move(*dispatcher);
+  Apply("name: instant\nexecutor: {local: {command: [\"true\"]}}\n");
+  auto client_options = automate::DefaultEngineOptions(dir_.path());
+  ASSERT_TRUE(client_options.ok());
+  client_options->dispatch = false;
+  client_options->poll_interval = absl::Milliseconds(5);
+  auto client = automate::Engine::Open(std::move(*client_options));
+  ASSERT_TRUE(client.ok()) << client.status();
+  // The race needs unlucky timing: 900 submissions catch it most times.
+  std::vector<std::string> ids(900);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < 900; i += 4) {
+        automate::SubmitRequest request;
+        request.job = "instant";
+        auto exec = (*client)->Submit(request);
+        if (exec.ok()) ids[i] = exec->id();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const std::string& id : ids) {
+    ASSERT_FALSE(id.empty());
+    auto done = (*client)->Wait(id, absl::Now() + absl::Seconds(60));
+    ASSERT_TRUE(done.ok()) << id << ": " << done.status();
+    ASSERT_EQ(done->state(), v1::SUCCEEDED) << done->DebugString();
+    ASSERT_EQ(done->attempts_size(), 1) << done->DebugString();
+  }
+}
+
 }  // namespace
 }  // namespace automate_testing

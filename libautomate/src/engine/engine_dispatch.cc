@@ -473,6 +473,7 @@ void EngineImpl::StartOne(const std::string& id) {
 // Writing and polling
 
 bool EngineImpl::WriteDirty() {
+  absl::MutexLock write_lock(&write_mu_);
   std::vector<v1::Execution> batch;
   std::vector<std::shared_ptr<ExecutionLog>> to_close;
   std::vector<std::unique_ptr<AttemptHandle>> dead;
@@ -535,6 +536,7 @@ bool EngineImpl::WriteDirty() {
 }
 
 void EngineImpl::PollStore() {
+  absl::MutexLock write_lock(&write_mu_);
   // Two narrow queries rather than every unfinished execution: work other
   // processes submitted, and cancel requests they made.
   ExecutionFilter pending;

@@ -134,6 +134,11 @@ class EngineImpl : public Engine {
   LogStore* logs_;
   Clock* clock_;
 
+  // Held by WriteDirty() and by PollStore() for its query and admissions,
+  // so that a poll never sees an execution as PENDING from before the
+  // writer's commit and then finds it gone from runs_ (finished and dropped
+  // in between) and admits it a second time. Taken before mu_.
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Run>> runs_ ABSL_GUARDED_BY(mu_);
   RunQueue queue_ ABSL_GUARDED_BY(mu_);
