@@ -22,28 +22,6 @@ namespace v1 = automate::v1;
 
 namespace {
 
-const std::vector<RouteInfo> kRoutes = {
-    {"GET", "/ping", Access::kPublic},
-    {"GET", "/metrics", Access::kPublic},
-    {"GET", "/v1/jobs", Access::kViewer},
-    {"GET", "/v1/jobs/{name}", Access::kViewer},
-    {"PUT", "/v1/jobs/{name}", Access::kAdmin},
-    {"DELETE", "/v1/jobs/{name}", Access::kAdmin},
-    {"GET", "/v1/jobs/{name}/versions", Access::kViewer},
-    {"POST", "/v1/jobs/{name}/executions", Access::kOperator},
-    {"GET", "/v1/executions", Access::kViewer},
-    {"GET", "/v1/executions/{id}", Access::kViewer},
-    {"POST", "/v1/executions/{id}/cancel", Access::kOperator},
-    {"GET", "/v1/executions/{id}/logs", Access::kViewer},
-    {"GET", "/v1/history", Access::kViewer},
-    {"GET", "/v1/secrets", Access::kAdmin},
-    {"PUT", "/v1/secrets/{name}", Access::kAdmin},
-    {"DELETE", "/v1/secrets/{name}", Access::kAdmin},
-    {"GET", "/v1/tokens", Access::kAdmin},
-    {"POST", "/v1/tokens", Access::kAdmin},
-    {"DELETE", "/v1/tokens/{id}", Access::kAdmin},
-    {"GET", "/v1/audit", Access::kAdmin},
-};
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -90,7 +68,47 @@ std::string ToJson(const google::protobuf::Message& message) {
 
 }  // namespace
 
-const std::vector<RouteInfo>& Routes() { return kRoutes; }
+// Every route with its handler, in one table. The log route has none: it
+// returns a LogPlan (Api::Logs) that the server streams.
+struct Api::Route {
+  RouteInfo info;
+  Response (Api::*handler)(Call&);
+};
+
+const std::vector<Api::Route>& Api::Table() {
+  static const std::vector<Route> table = {
+      {{"GET", "/ping", Access::kPublic}, &Api::Ping},
+      {{"GET", "/metrics", Access::kPublic}, &Api::MetricsText},
+      {{"GET", "/v1/jobs", Access::kViewer}, &Api::ListJobs},
+      {{"GET", "/v1/jobs/{name}", Access::kViewer}, &Api::GetJob},
+      {{"PUT", "/v1/jobs/{name}", Access::kAdmin}, &Api::PutJob},
+      {{"DELETE", "/v1/jobs/{name}", Access::kAdmin}, &Api::DeleteJob},
+      {{"GET", "/v1/jobs/{name}/versions", Access::kViewer}, &Api::JobVersions},
+      {{"POST", "/v1/jobs/{name}/executions", Access::kOperator}, &Api::Submit},
+      {{"GET", "/v1/executions", Access::kViewer}, &Api::ListExecutions},
+      {{"GET", "/v1/executions/{id}", Access::kViewer}, &Api::GetExecution},
+      {{"POST", "/v1/executions/{id}/cancel", Access::kOperator}, &Api::CancelExecution},
+      {{"GET", "/v1/executions/{id}/logs", Access::kViewer}, nullptr},
+      {{"GET", "/v1/history", Access::kViewer}, &Api::History},
+      {{"GET", "/v1/secrets", Access::kAdmin}, &Api::ListSecrets},
+      {{"PUT", "/v1/secrets/{name}", Access::kAdmin}, &Api::SetSecret},
+      {{"DELETE", "/v1/secrets/{name}", Access::kAdmin}, &Api::DeleteSecret},
+      {{"GET", "/v1/tokens", Access::kAdmin}, &Api::ListTokens},
+      {{"POST", "/v1/tokens", Access::kAdmin}, &Api::CreateToken},
+      {{"DELETE", "/v1/tokens/{id}", Access::kAdmin}, &Api::RevokeToken},
+      {{"GET", "/v1/audit", Access::kAdmin}, &Api::ListAudit},
+  };
+  return table;
+}
+
+const std::vector<RouteInfo>& Routes() {
+  static const std::vector<RouteInfo> routes = [] {
+    std::vector<RouteInfo> out;
+    for (const auto& route : Api::Table()) out.push_back(route.info);
+    return out;
+  }();
+  return routes;
+}
 
 // One request being handled.
 struct Api::Call {
@@ -98,7 +116,7 @@ struct Api::Call {
   std::string path;
   std::multimap<std::string, std::string> query;
   std::map<std::string, std::string> params;  // From the route pattern.
-  const RouteInfo* route = nullptr;
+  const Route* route = nullptr;
   std::optional<Principal> who;
 
   std::string Query(const std::string& key) const {
@@ -223,9 +241,10 @@ ApiResult Api::Handle(const Request& request) {
 ApiResult Api::Dispatch(Call& call) {
   ApiResult result;
   std::vector<absl::string_view> parts = absl::StrSplit(call.path, '/', absl::SkipEmpty());
-  const RouteInfo* path_match = nullptr;
-  for (const RouteInfo& route : kRoutes) {
-    std::vector<absl::string_view> pattern = absl::StrSplit(route.pattern, '/', absl::SkipEmpty());
+  const Route* path_match = nullptr;
+  for (const Route& route : Table()) {
+    std::vector<absl::string_view> pattern =
+        absl::StrSplit(route.info.pattern, '/', absl::SkipEmpty());
     if (pattern.size() != parts.size()) continue;
     std::map<std::string, std::string> params;
     bool ok = true;
@@ -238,7 +257,7 @@ ApiResult Api::Dispatch(Call& call) {
     }
     if (!ok) continue;
     path_match = &route;
-    if (route.method != std::string(call.request.method_string())) continue;
+    if (route.info.method != std::string(call.request.method_string())) continue;
     call.route = &route;
     call.params = std::move(params);
     break;
@@ -253,7 +272,7 @@ ApiResult Api::Dispatch(Call& call) {
     if (path_match != nullptr) result.response.result(http::status::method_not_allowed);
     return result;
   }
-  result.route = absl::StrCat(call.route->method, " ", call.route->pattern);
+  result.route = absl::StrCat(call.route->info.method, " ", call.route->info.pattern);
   // Version check: a client too old for this server is told so.
   auto client_version = call.request.find("Automate-Client-Api-Version");
   if (client_version != call.request.end()) {
@@ -267,13 +286,14 @@ ApiResult Api::Dispatch(Call& call) {
       return result;
     }
   }
-  if (call.route->access != Access::kPublic) {
+  const Access access = call.route->info.access;
+  if (access != Access::kPublic) {
     auto header = call.request[http::field::authorization];
     std::string authorization(header.data(), header.size());
     // EventSource cannot set headers: the page passes the token in the URL,
     // on the log route only.
     if (authorization.empty() && call.HasQuery("access_token") &&
-        absl::EndsWith(call.route->pattern, "/logs")) {
+        call.route->handler == nullptr) {
       authorization = absl::StrCat("Bearer ", call.Query("access_token"));
     }
     absl::StatusOr<Principal> who = auth_->Authenticate(authorization);
@@ -282,17 +302,16 @@ ApiResult Api::Dispatch(Call& call) {
       return result;
     }
     call.who = std::move(*who);
-    v1::Role need = call.route->access == Access::kAdmin      ? v1::ADMIN
-                    : call.route->access == Access::kOperator ? v1::OPERATOR
-                                                              : v1::VIEWER;
+    v1::Role need = access == Access::kAdmin      ? v1::ADMIN
+                    : access == Access::kOperator ? v1::OPERATOR
+                                                  : v1::VIEWER;
     absl::Status allowed = Auth::RequireRole(*call.who, need);
     if (!allowed.ok()) {
       result.response = call.Error(allowed);
       return result;
     }
   }
-  std::string key = result.route;
-  if (key == "GET /v1/executions/{id}/logs") {
+  if (call.route->handler == nullptr) {
     absl::StatusOr<LogPlan> plan = Logs(call);
     if (!plan.ok()) {
       result.response = call.Error(plan.status());
@@ -301,33 +320,7 @@ ApiResult Api::Dispatch(Call& call) {
     }
     return result;
   }
-  if (key == "GET /ping") result.response = Ping(call);
-  else if (key == "GET /v1/jobs") result.response = ListJobs(call);
-  else if (key == "GET /v1/jobs/{name}") result.response = GetJob(call);
-  else if (key == "PUT /v1/jobs/{name}") result.response = PutJob(call);
-  else if (key == "DELETE /v1/jobs/{name}") result.response = DeleteJob(call);
-  else if (key == "GET /v1/jobs/{name}/versions") result.response = JobVersions(call);
-  else if (key == "POST /v1/jobs/{name}/executions") result.response = Submit(call);
-  else if (key == "GET /v1/executions") result.response = ListExecutions(call);
-  else if (key == "GET /v1/executions/{id}") result.response = GetExecution(call);
-  else if (key == "POST /v1/executions/{id}/cancel") result.response = CancelExecution(call);
-  else if (key == "GET /v1/history") result.response = History(call);
-  else if (key == "GET /v1/secrets") result.response = ListSecrets(call);
-  else if (key == "PUT /v1/secrets/{name}") result.response = SetSecret(call);
-  else if (key == "DELETE /v1/secrets/{name}") result.response = DeleteSecret(call);
-  else if (key == "GET /v1/tokens") result.response = ListTokens(call);
-  else if (key == "POST /v1/tokens") result.response = CreateToken(call);
-  else if (key == "DELETE /v1/tokens/{id}") result.response = RevokeToken(call);
-  else if (key == "GET /v1/audit") result.response = ListAudit(call);
-  else if (key == "GET /metrics") {
-    Response r = MakeResponse(http::status::ok, call.request.version(), call.request.keep_alive());
-    r.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    r.body() = metrics_->Render();
-    r.prepare_payload();
-    result.response = std::move(r);
-  } else {
-    result.response = call.Error(absl::InternalError(absl::StrCat("route ", key, " has no handler")));
-  }
+  result.response = (this->*call.route->handler)(call);
   return result;
 }
 
@@ -335,6 +328,14 @@ void Api::AuditChange(Call& call, absl::string_view action, absl::string_view ta
                       absl::string_view detail, int http_status) {
   absl::Status s = auth_->Audit(call.who ? &*call.who : nullptr, action, target, detail, http_status);
   if (!s.ok()) fprintf(stderr, "automated: audit log: %s\n", std::string(s.message()).c_str());
+}
+
+Response Api::MetricsText(Call& call) {
+  Response r = MakeResponse(http::status::ok, call.request.version(), call.request.keep_alive());
+  r.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  r.body() = metrics_->Render();
+  r.prepare_payload();
+  return r;
 }
 
 Response Api::Ping(Call& call) {
@@ -604,9 +605,8 @@ Response Api::History(Call& call) {
       ++acc.finished;
       if (e.state() == v1::SUCCEEDED) ++acc.succeeded;
       if (e.has_start_time() && e.has_end_time()) {
-        absl::Duration d = absl::Seconds(e.end_time().seconds() - e.start_time().seconds()) +
-                           absl::Nanoseconds(e.end_time().nanos() - e.start_time().nanos());
-        acc.durations.push_back(absl::ToDoubleSeconds(d));
+        acc.durations.push_back(static_cast<double>(google::protobuf::util::TimeUtil::DurationToNanoseconds(
+                                    e.end_time() - e.start_time())) / 1e9);
       }
     }
     if (got->next_page_token.empty()) break;

@@ -72,10 +72,14 @@ class Api {
   static Response ErrorResponse(const absl::Status& status, unsigned version, bool keep_alive);
   static int HttpStatusFor(const absl::Status& status);
 
- private:
   struct Call;
+  struct Route;
+  static const std::vector<Route>& Table();
+
+ private:
   ApiResult Dispatch(Call& call);
   Response Ping(Call& call);
+  Response MetricsText(Call& call);
   Response ListJobs(Call& call);
   Response GetJob(Call& call);
   Response PutJob(Call& call);

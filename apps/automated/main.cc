@@ -182,7 +182,6 @@ int main(int argc, char** argv) {
                    absl::StrCat(s.help, " (env ", s.env, "; default ", s.value->empty() ? "none" : *s.value, ")"))
         ->envname(s.env);
   }
-  bool print_routes = false;
   auto* routes = app.add_subcommand("routes", "Print every route served, one `METHOD /path` per line");
   auto* token = app.add_subcommand("token", "Manage API tokens in the state dir (works while the daemon runs)");
   token->require_subcommand(1);
@@ -194,7 +193,6 @@ int main(int argc, char** argv) {
   auto* list = token->add_subcommand("list", "List tokens (never their secrets)");
   auto* revoke = token->add_subcommand("revoke", "Revoke a token by id or name");
   revoke->add_option("TOKEN", token_id, "Id or name")->required();
-  (void)print_routes;
   CLI11_PARSE(app, argc, argv);
 
   if (routes->parsed()) {

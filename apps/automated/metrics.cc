@@ -5,6 +5,7 @@
 #include "absl/strings/str_replace.h"
 #include "automate/execution.h"
 #include "fmt/core.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace automated {
 namespace {
@@ -22,8 +23,8 @@ void Metrics::ExecutionFinished(const automate::v1::Execution& exec) {
   std::string state = absl::AsciiStrToLower(automate::StateName(exec.state()));
   double seconds = 0;
   if (exec.has_start_time() && exec.has_end_time()) {
-    seconds = static_cast<double>(exec.end_time().seconds() - exec.start_time().seconds()) +
-              (exec.end_time().nanos() - exec.start_time().nanos()) / 1e9;
+    seconds = static_cast<double>(google::protobuf::util::TimeUtil::DurationToNanoseconds(
+                  exec.end_time() - exec.start_time())) / 1e9;
   }
   absl::MutexLock lock(&mu_);
   ++executions_[{exec.job(), state}];
