@@ -235,6 +235,36 @@ struct Server::Impl {
     co_return !ec && r.keep_alive() && !stopping;
   }
 
+  // Blocking (run it through OffLoad): the stored log of `id` from
+  // `offset`, about `max_bytes` of it, and the offset after what was read.
+  struct Stored {
+    absl::Status status;
+    std::vector<automate::LogChunk> chunks;
+    int64_t next = 0;
+  };
+  Stored ReadStored(const std::string& id, int64_t offset, size_t max_bytes) {
+    Stored s;
+    s.next = offset;
+    absl::StatusOr<std::unique_ptr<automate::LogReader>> reader = engine->OpenLog(id, offset, false);
+    if (!reader.ok()) {
+      s.status = reader.status();
+      return s;
+    }
+    size_t bytes = 0;
+    while (bytes < max_bytes) {
+      size_t before = s.chunks.size();
+      absl::StatusOr<size_t> n = (*reader)->Read(&s.chunks, max_bytes - bytes, absl::Now());
+      if (!n.ok()) {
+        if (n.status().code() != absl::StatusCode::kOutOfRange) s.status = n.status();
+        break;
+      }
+      if (s.chunks.size() == before) break;
+      for (size_t i = before; i < s.chunks.size(); ++i) bytes += s.chunks[i].data.size();
+    }
+    s.next = (*reader)->offset();
+    return s;
+  }
+
   template <typename Stream>
   awaitable<void> StreamPlain(Stream& stream, Request& request, const LogPlan& plan) {
     // Up to 16 MiB per response; Automate-Log-Next-Offset says where to go on.
@@ -244,26 +274,9 @@ struct Server::Impl {
       int64_t next = 0;
     };
     auto read = [this, &plan] {
-      Got g;
-      g.next = plan.offset;
-      absl::StatusOr<std::unique_ptr<automate::LogReader>> reader =
-          engine->OpenLog(plan.id, plan.offset, false);
-      if (!reader.ok()) {
-        g.status = reader.status();
-        return g;
-      }
-      std::vector<automate::LogChunk> chunks;
-      while (g.data.size() < (16u << 20)) {
-        chunks.clear();
-        absl::StatusOr<size_t> n = (*reader)->Read(&chunks, 1 << 20, absl::Now());
-        if (!n.ok()) {
-          if (n.status().code() != absl::StatusCode::kOutOfRange) g.status = n.status();
-          break;
-        }
-        if (chunks.empty()) break;
-        for (auto& c : chunks) g.data += c.data;
-      }
-      g.next = (*reader)->offset();
+      Stored stored = ReadStored(plan.id, plan.offset, 16u << 20);
+      Got g{stored.status, "", stored.next};
+      for (const automate::LogChunk& c : stored.chunks) g.data += c.data;
       return g;
     };
     Got got = co_await OffLoad(read);
@@ -324,22 +337,9 @@ struct Server::Impl {
           bool at_end = false;
         };
         auto read_step = [this, &plan, offset] {
-          Step st;
-          st.next = offset;
-          absl::StatusOr<std::unique_ptr<automate::LogReader>> reader = engine->OpenLog(plan.id, offset, false);
-          if (!reader.ok()) {
-            st.status = reader.status();
-            return st;
-          }
-          std::vector<automate::LogChunk> chunks;
-          absl::StatusOr<size_t> n = (*reader)->Read(&chunks, 1 << 20, absl::Now());
-          if (!n.ok() && n.status().code() != absl::StatusCode::kOutOfRange) {
-            st.status = n.status();
-            return st;
-          }
-          for (const automate::LogChunk& c : chunks) st.text += EncodeLogEvent(c);
-          st.next = (*reader)->offset();
-          st.at_end = chunks.empty();
+          Stored stored = ReadStored(plan.id, offset, 1 << 20);
+          Step st{stored.status, "", stored.next, stored.chunks.empty()};
+          for (const automate::LogChunk& c : stored.chunks) st.text += EncodeLogEvent(c);
           return st;
         };
         Step step = co_await OffLoad(read_step);
