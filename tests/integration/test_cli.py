@@ -197,7 +197,7 @@ BAD_FILES = {
     "yaml-syntax-indent": ("j.yaml", "name: a\n  executor: b\n executor: c\n", [(None, "invalid YAML: ")]),
     "missing-executor": ("j.yaml", "name: a\n", [(1, "executor: required")]),
     "empty-executor": ("j.yaml", "name: a\nexecutor: {}\n",
-                       [(2, "executor: must set exactly one executor kind (local)")]),
+                       [(2, "executor: must set exactly one executor kind (local, docker)")]),
     "missing-command": ("j.yaml", "name: a\nexecutor: {local: {working_dir: /tmp}}\n",
                         [(2, "executor.local.command: required")]),
     "empty-command-string": ("j.yaml", "name: a\nexecutor: {local: {command: \"\"}}\n",

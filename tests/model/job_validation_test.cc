@@ -62,7 +62,28 @@ TEST(ValidateJobSpecTest, Executor) {
   spec.clear_executor();
   ExpectInvalid(spec, "executor: required");
   spec.mutable_executor();
-  ExpectInvalid(spec, "executor: must set exactly one executor kind (local)");
+  ExpectInvalid(spec, "executor: must set exactly one executor kind (local, docker)");
+  spec.mutable_executor()->mutable_docker();
+  ExpectInvalid(spec, "executor.docker.image: required");
+  spec.mutable_executor()->mutable_docker()->set_image("localhost/busybox:latest");
+  AUTOMATE_EXPECT_OK(ValidateJobSpec(spec));
+  for (const char* good : {"busybox", "library/busybox:1.36", "registry.example.com:5000/a/b:tag",
+                           "localhost/x", "x@sha256:abc", "ghcr.io/org/x"}) {
+    SCOPED_TRACE(good);
+    spec.mutable_executor()->mutable_docker()->set_image(good);
+    AUTOMATE_EXPECT_OK(ValidateJobSpec(spec));
+  }
+  for (const char* bad : {"Busybox", "a b", "x:", "/x", "x/", "a//b", "x@nodigest"}) {
+    SCOPED_TRACE(bad);
+    spec.mutable_executor()->mutable_docker()->set_image(bad);
+    ExpectInvalid(spec, "executor.docker.image: must be an image reference");
+  }
+  spec.mutable_executor()->mutable_docker()->set_image("busybox");
+  spec.mutable_executor()->mutable_docker()->add_command("");
+  ExpectInvalid(spec, "executor.docker.command[0]: must not be empty");
+  spec.mutable_executor()->mutable_docker()->clear_command();
+  (*spec.mutable_executor()->mutable_docker()->mutable_env())["1X"] = "v";
+  ExpectInvalid(spec, "executor.docker.env[\"1X\"]: must match");
   spec.mutable_executor()->mutable_local();
   ExpectInvalid(spec, "executor.local.command: required");
   spec.mutable_executor()->mutable_local()->add_command("");

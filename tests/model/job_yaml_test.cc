@@ -42,6 +42,27 @@ TEST(JobSpecToYamlTest, ShellCommandIsWrittenAsAString) {
   ExpectRoundTrip(spec);
 }
 
+TEST(JobSpecToYamlTest, DockerExecutorEveryField) {
+  absl::StatusOr<std::vector<v1::JobSpec>> specs = LoadJobFile(
+      automate_testing::SourceDir() + "/tests/model/testdata/good/docker-every-field.yaml");
+  ASSERT_TRUE(specs.ok()) << specs.status();
+  const v1::DockerExecutor& docker = (*specs)[0].executor().docker();
+  EXPECT_EQ(docker.image(), "registry.example.com/tools/pg:15");
+  EXPECT_EQ(docker.user(), "1000:1000");
+  EXPECT_DOUBLE_EQ(docker.resources().cpus(), 1.5);
+  EXPECT_EQ(docker.resources().memory_bytes(), 512 << 20);
+  EXPECT_EQ(docker.pull(), v1::DockerExecutor::IF_NOT_PRESENT);
+  EXPECT_EQ(docker.mounts_size(), 2);
+  EXPECT_TRUE(docker.keep_failed_containers());
+  ExpectRoundTrip((*specs)[0]);
+  v1::JobSpec spec = (*specs)[0];
+  spec.mutable_executor()->mutable_docker()->set_pull(v1::DockerExecutor::NEVER);
+  spec.mutable_executor()->mutable_docker()->set_user("1000");  // stays a string
+  ExpectRoundTrip(spec);
+  spec.mutable_executor()->mutable_docker()->set_pull(v1::DockerExecutor::ALWAYS);
+  ExpectRoundTrip(spec);
+}
+
 TEST(JobSpecToYamlTest, EveryFieldAndAwkwardStrings) {
   v1::JobSpec spec;
   spec.set_name("awkward");

@@ -50,6 +50,10 @@ constexpr Choice<v1::ConcurrencyPolicy::Policy> kPolicies[] = {
     {"queue", v1::ConcurrencyPolicy::QUEUE},
     {"forbid", v1::ConcurrencyPolicy::FORBID},
     {"replace", v1::ConcurrencyPolicy::REPLACE}};
+constexpr Choice<v1::DockerExecutor::PullPolicy> kPullPolicies[] = {
+    {"always", v1::DockerExecutor::ALWAYS},
+    {"if-not-present", v1::DockerExecutor::IF_NOT_PRESENT},
+    {"never", v1::DockerExecutor::NEVER}};
 constexpr Choice<v1::LogLimit::Action> kActions[] = {{"truncate", v1::LogLimit::TRUNCATE},
                                                      {"fail", v1::LogLimit::FAIL}};
 
@@ -178,24 +182,24 @@ void JobDecoder::GetStringList(const YAML::Node& node, const std::string& path,
 }
 
 void JobDecoder::DecodeCommand(const YAML::Node& node, const std::string& path,
-                               v1::LocalExecutor* out) {
+                               google::protobuf::RepeatedPtrField<std::string>* out) {
   if (node.IsScalar()) {
     // A single string is a shell script, the common case for short jobs.
     if (node.Scalar().empty()) return Error(path, "must not be empty");
-    out->add_command("/bin/sh");
-    out->add_command("-c");
-    out->add_command(node.Scalar());
+    out->Add("/bin/sh");
+    out->Add("-c");
+    out->Add(std::string(node.Scalar()));
     return;
   }
   if (!node.IsSequence()) return Error(path, "must be a list of strings or a string");
-  GetStringList(node, path, out->mutable_command());
+  GetStringList(node, path, out);
 }
 
 void JobDecoder::DecodeLocal(const YAML::Node& node, const std::string& path,
                              v1::LocalExecutor* out) {
   DecodeMap(
       node, path,
-      {{"command", [&](auto& v, auto& p) { DecodeCommand(v, p, out); }},
+      {{"command", [&](auto& v, auto& p) { DecodeCommand(v, p, out->mutable_command()); }},
        {"working_dir", [&](auto& v, auto& p) { GetString(v, p, out->mutable_working_dir()); }},
        {"env", [&](auto& v, auto& p) { GetStringMap(v, p, out->mutable_env()); }},
        {"inherit_env", [&](auto& v, auto& p) {
@@ -205,15 +209,67 @@ void JobDecoder::DecodeLocal(const YAML::Node& node, const std::string& path,
         }}});
 }
 
+void JobDecoder::DecodeDocker(const YAML::Node& node, const std::string& path,
+                              v1::DockerExecutor* out) {
+  DecodeMap(
+      node, path,
+      {{"image", [&](auto& v, auto& p) { GetString(v, p, out->mutable_image()); }},
+       {"command", [&](auto& v, auto& p) { DecodeCommand(v, p, out->mutable_command()); }},
+       {"entrypoint", [&](auto& v, auto& p) { DecodeCommand(v, p, out->mutable_entrypoint()); }},
+       {"env", [&](auto& v, auto& p) { GetStringMap(v, p, out->mutable_env()); }},
+       {"working_dir", [&](auto& v, auto& p) { GetString(v, p, out->mutable_working_dir()); }},
+       // `user: 1000` is a YAML integer; any scalar reads as its text.
+       {"user", [&](auto& v, auto& p) { GetString(v, p, out->mutable_user()); }},
+       {"resources",
+        [&](auto& v, auto& p) {
+          auto* resources = out->mutable_resources();
+          DecodeMap(v, p,
+                    {{"cpus",
+                      [&](auto& v2, auto& p2) {
+                        double cpus = 0;
+                        GetDouble(v2, p2, &cpus);
+                        resources->set_cpus(cpus);
+                      }},
+                     {"memory", [&](auto& v2, auto& p2) {
+                        int64_t bytes = 0;
+                        GetByteSize(v2, p2, &bytes);
+                        resources->set_memory_bytes(bytes);
+                      }}});
+        }},
+       {"network", [&](auto& v, auto& p) { GetString(v, p, out->mutable_network()); }},
+       {"mounts", [&](auto& v, auto& p) { GetStringList(v, p, out->mutable_mounts()); }},
+       {"pull",
+        [&](auto& v, auto& p) {
+          v1::DockerExecutor::PullPolicy policy;
+          if (!v.IsScalar() || !FindChoice(kPullPolicies, v.Scalar(), &policy)) {
+            return Error(p, "must be one of always, if-not-present, never");
+          }
+          out->set_pull(policy);
+        }},
+       {"registry_auth_secret",
+        [&](auto& v, auto& p) { GetString(v, p, out->mutable_registry_auth_secret()); }},
+       {"keep_failed_containers", [&](auto& v, auto& p) {
+          bool b = false;
+          GetBool(v, p, &b);
+          out->set_keep_failed_containers(b);
+        }}});
+}
+
 void JobDecoder::DecodeExecutor(const YAML::Node& node, const std::string& path,
                                 v1::ExecutorSpec* out) {
   // Counting kinds here rather than trusting the oneof: with a second kind,
   // the oneof would silently keep only the last one.
   std::vector<std::string> kinds;
-  DecodeMap(node, path, {{"local", [&](auto& v, auto& p) {
-                            kinds.push_back("local");
-                            DecodeLocal(v, p, out->mutable_local());
-                          }}});
+  DecodeMap(node, path,
+            {{"local",
+              [&](auto& v, auto& p) {
+                kinds.push_back("local");
+                DecodeLocal(v, p, out->mutable_local());
+              }},
+             {"docker", [&](auto& v, auto& p) {
+                kinds.push_back("docker");
+                DecodeDocker(v, p, out->mutable_docker());
+              }}});
   if (kinds.size() > 1) {
     Error(path,
           absl::StrCat("must set exactly one executor kind, not ", absl::StrJoin(kinds, " and ")));

@@ -61,7 +61,10 @@ class JobDecoder {
 
   void DecodeExecutor(const YAML::Node& node, const std::string& path, v1::ExecutorSpec* out);
   void DecodeLocal(const YAML::Node& node, const std::string& path, v1::LocalExecutor* out);
-  void DecodeCommand(const YAML::Node& node, const std::string& path, v1::LocalExecutor* out);
+  // A list of strings, or one string: a shell script run by /bin/sh -c.
+  void DecodeCommand(const YAML::Node& node, const std::string& path,
+                     google::protobuf::RepeatedPtrField<std::string>* out);
+  void DecodeDocker(const YAML::Node& node, const std::string& path, v1::DockerExecutor* out);
   void DecodeParams(const YAML::Node& node, const std::string& path, v1::JobSpec* out);
   void DecodeRetry(const YAML::Node& node, const std::string& path, v1::RetryPolicy* out);
   void DecodeConcurrency(const YAML::Node& node, const std::string& path,

@@ -110,6 +110,131 @@ void CheckLocalExecutor(const v1::LocalExecutor& local, Errors* errors) {
   }
 }
 
+// Docker's image reference: [registry[:port]/]path[:tag][@digest], no
+// whitespace; the path is lowercase.
+bool IsImageReference(absl::string_view ref) {
+  if (ref.empty() || ref.size() > 512) return false;
+  for (char c : ref) {
+    if (!absl::ascii_isgraph(c)) return false;
+  }
+  absl::string_view name = ref.substr(0, ref.find('@'));
+  if (ref.find('@') != absl::string_view::npos) {
+    absl::string_view digest = ref.substr(ref.find('@') + 1);
+    if (digest.find(':') == absl::string_view::npos) return false;
+  }
+  // A tag is what follows the last ':' when no '/' comes after it.
+  size_t colon = name.rfind(':');
+  if (colon != absl::string_view::npos && name.find('/', colon) == absl::string_view::npos) {
+    absl::string_view tag = name.substr(colon + 1);
+    if (tag.empty() || tag.size() > 128) return false;
+    name = name.substr(0, colon);
+  }
+  if (name.empty() || name.front() == '/' || name.back() == '/') return false;
+  // The first component may be a registry host (with dots, a port or caps).
+  std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
+  for (size_t i = 0; i < parts.size(); ++i) {
+    bool registry = i == 0 && parts.size() > 1 &&
+                    (parts[0].find_first_of(".:") != absl::string_view::npos ||
+                     parts[0] == "localhost");
+    for (char c : parts[i]) {
+      bool ok = registry ? (absl::ascii_isalnum(c) || c == '.' || c == '-' || c == ':')
+                         : (absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '.' ||
+                            c == '_' || c == '-');
+      if (!ok) return false;
+    }
+    if (parts[i].empty()) return false;
+  }
+  return true;
+}
+
+// Names of networks and volumes: [A-Za-z0-9][A-Za-z0-9_.-]*.
+bool IsObjectName(absl::string_view s) {
+  if (s.empty() || s.size() > 255 || !absl::ascii_isalnum(s.front())) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// "uid", "uid:gid", "name" or "name:group".
+bool IsContainerUser(absl::string_view s) {
+  std::vector<absl::string_view> parts = absl::StrSplit(s, ':');
+  if (parts.size() > 2) return false;
+  for (absl::string_view part : parts) {
+    if (part.empty() || part.size() > 64) return false;
+    for (char c : part) {
+      if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != '-') return false;
+    }
+  }
+  return true;
+}
+
+void CheckMount(const std::string& mount, const std::string& path, Errors* errors) {
+  std::vector<std::string> parts = absl::StrSplit(mount, ':');
+  if (parts.size() < 2 || parts.size() > 3) {
+    Add(errors, path, "must be source:target or source:target:ro|rw");
+    return;
+  }
+  const std::string& source = parts[0];
+  if (source.empty() || (source.front() != '/' && !IsObjectName(source))) {
+    Add(errors, path, "source must be an absolute host path or a volume name");
+  }
+  if (parts[1].empty() || parts[1].front() != '/') {
+    Add(errors, path, "target must be an absolute path in the container");
+  }
+  if (parts.size() == 3) {
+    for (absl::string_view option : absl::StrSplit(parts[2], ',')) {
+      if (option != "ro" && option != "rw" && option != "z" && option != "Z") {
+        Add(errors, path, absl::StrCat("unknown mount option \"", option, "\" (expected ro, rw, z or Z)"));
+      }
+    }
+  }
+}
+
+void CheckDockerExecutor(const v1::DockerExecutor& docker, Errors* errors) {
+  if (docker.image().empty()) {
+    Add(errors, "executor.docker.image", "required");
+  } else if (!IsImageReference(docker.image())) {
+    Add(errors, "executor.docker.image",
+        "must be an image reference: [registry/]name[:tag][@digest], lowercase, no spaces");
+  }
+  if (!docker.command().empty() && docker.command(0).empty()) {
+    Add(errors, "executor.docker.command[0]", "must not be empty");
+  }
+  if (!docker.entrypoint().empty() && docker.entrypoint(0).empty()) {
+    Add(errors, "executor.docker.entrypoint[0]", "must not be empty");
+  }
+  for (const std::string& key : SortedKeys(docker.env())) {
+    if (!IsEnvName(key)) Add(errors, KeyPath("executor.docker.env", key), kEnvNameRule);
+  }
+  if (!docker.working_dir().empty() && docker.working_dir().front() != '/') {
+    Add(errors, "executor.docker.working_dir", "must be an absolute path in the container");
+  }
+  if (!docker.user().empty() && !IsContainerUser(docker.user())) {
+    Add(errors, "executor.docker.user", "must be uid[:gid] or name[:group]");
+  }
+  const auto& resources = docker.resources();
+  if (!std::isfinite(resources.cpus()) || resources.cpus() < 0 || resources.cpus() > 1024) {
+    Add(errors, "executor.docker.resources.cpus", "must be between 0 and 1024");
+  } else if (resources.cpus() > 0 && resources.cpus() < 0.01) {
+    Add(errors, "executor.docker.resources.cpus", "must be at least 0.01 when set");
+  }
+  if (resources.memory_bytes() < 0) {
+    Add(errors, "executor.docker.resources.memory", "must not be negative");
+  } else if (resources.memory_bytes() > 0 && resources.memory_bytes() < (int64_t{6} << 20)) {
+    Add(errors, "executor.docker.resources.memory", "must be at least 6Mi (Docker's minimum)");
+  }
+  if (!docker.network().empty() && !IsObjectName(docker.network())) {
+    Add(errors, "executor.docker.network",
+        "must be none, bridge, host or a network name ([A-Za-z0-9][A-Za-z0-9_.-]*)");
+  }
+  for (int i = 0; i < docker.mounts_size(); ++i) {
+    CheckMount(docker.mounts(i), absl::StrCat("executor.docker.mounts[", i, "]"), errors);
+  }
+  if (!docker.registry_auth_secret().empty() && !IsEnvName(docker.registry_auth_secret())) {
+    Add(errors, "executor.docker.registry_auth_secret", kEnvNameRule);
+  }
+}
+
 void CheckExecutor(const v1::JobSpec& spec, Errors* errors) {
   if (!spec.has_executor()) {
     Add(errors, "executor", "required");
@@ -119,10 +244,13 @@ void CheckExecutor(const v1::JobSpec& spec, Errors* errors) {
     case v1::ExecutorSpec::kLocal:
       CheckLocalExecutor(spec.executor().local(), errors);
       return;
+    case v1::ExecutorSpec::kDocker:
+      CheckDockerExecutor(spec.executor().docker(), errors);
+      return;
     case v1::ExecutorSpec::KIND_NOT_SET:
       break;
   }
-  Add(errors, "executor", "must set exactly one executor kind (local)");
+  Add(errors, "executor", "must set exactly one executor kind (local, docker)");
 }
 
 void CheckParam(const v1::Param& param, const std::string& path, Errors* errors) {

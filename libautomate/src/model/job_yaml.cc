@@ -46,10 +46,9 @@ void EmitStringMap(YAML::Emitter& out, const char* key, const Map& map) {
   out << YAML::EndMap;
 }
 
-void EmitLocal(YAML::Emitter& out, const v1::LocalExecutor& local) {
-  out << YAML::Key << "local" << YAML::Value << YAML::BeginMap;
-  const auto& command = local.command();
-  out << YAML::Key << "command" << YAML::Value;
+void EmitCommand(YAML::Emitter& out, const char* key,
+                 const google::protobuf::RepeatedPtrField<std::string>& command) {
+  out << YAML::Key << key << YAML::Value;
   if (command.size() == 3 && command[0] == "/bin/sh" && command[1] == "-c") {
     EmitText(out, command[2]);  // the string form means exactly this argv
   } else {
@@ -57,6 +56,59 @@ void EmitLocal(YAML::Emitter& out, const v1::LocalExecutor& local) {
     for (const std::string& arg : command) out << arg;
     out << YAML::EndSeq;
   }
+}
+
+void EmitDocker(YAML::Emitter& out, const v1::DockerExecutor& docker) {
+  out << YAML::Key << "docker" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "image" << YAML::Value << docker.image();
+  if (!docker.entrypoint().empty()) EmitCommand(out, "entrypoint", docker.entrypoint());
+  if (!docker.command().empty()) EmitCommand(out, "command", docker.command());
+  EmitStringMap(out, "env", docker.env());
+  if (!docker.working_dir().empty())
+    out << YAML::Key << "working_dir" << YAML::Value << docker.working_dir();
+  if (!docker.user().empty())
+    out << YAML::Key << "user" << YAML::Value << YAML::DoubleQuoted << docker.user();
+  const auto& resources = docker.resources();
+  if (resources.cpus() > 0 || resources.memory_bytes() > 0) {
+    out << YAML::Key << "resources" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    if (resources.cpus() > 0) out << YAML::Key << "cpus" << YAML::Value << resources.cpus();
+    if (resources.memory_bytes() > 0) {
+      out << YAML::Key << "memory" << YAML::Value << internal::FormatByteSize(resources.memory_bytes());
+    }
+    out << YAML::EndMap;
+  }
+  if (!docker.network().empty())
+    out << YAML::Key << "network" << YAML::Value << docker.network();
+  if (!docker.mounts().empty()) {
+    out << YAML::Key << "mounts" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const std::string& m : docker.mounts()) out << m;
+    out << YAML::EndSeq;
+  }
+  switch (docker.pull()) {
+    case v1::DockerExecutor::ALWAYS:
+      out << YAML::Key << "pull" << YAML::Value << "always";
+      break;
+    case v1::DockerExecutor::NEVER:
+      out << YAML::Key << "pull" << YAML::Value << "never";
+      break;
+    case v1::DockerExecutor::IF_NOT_PRESENT:
+      out << YAML::Key << "pull" << YAML::Value << "if-not-present";
+      break;
+    default:
+      break;  // unset: if-not-present
+  }
+  if (!docker.registry_auth_secret().empty()) {
+    out << YAML::Key << "registry_auth_secret" << YAML::Value << docker.registry_auth_secret();
+  }
+  if (docker.keep_failed_containers()) {
+    out << YAML::Key << "keep_failed_containers" << YAML::Value << true;
+  }
+  out << YAML::EndMap;
+}
+
+void EmitLocal(YAML::Emitter& out, const v1::LocalExecutor& local) {
+  out << YAML::Key << "local" << YAML::Value << YAML::BeginMap;
+  EmitCommand(out, "command", local.command());
   if (!local.working_dir().empty())
     out << YAML::Key << "working_dir" << YAML::Value << local.working_dir();
   EmitStringMap(out, "env", local.env());
@@ -156,6 +208,7 @@ std::string JobSpecToYaml(const v1::JobSpec& spec) {
   if (spec.has_executor()) {
     out << YAML::Key << "executor" << YAML::Value << YAML::BeginMap;
     if (spec.executor().has_local()) EmitLocal(out, spec.executor().local());
+    if (spec.executor().has_docker()) EmitDocker(out, spec.executor().docker());
     out << YAML::EndMap;
   }
   EmitParams(out, spec);
