@@ -96,6 +96,24 @@ TEST_F(ExecutionLogTest, SplitsLinesPerStreamWithOffsetsAndTimes) {
   EXPECT_EQ(log->size(), 39);
 }
 
+TEST_F(ExecutionLogTest, LastOutputTimeIgnoresSystemLinesAndSurvivesReopening) {
+  const absl::Time t1 = absl::FromUnixNanos(1700000000123456789);
+  const absl::Time t2 = t1 + absl::Nanoseconds(1);
+  {
+    auto log = Open();
+    EXPECT_EQ(log->last_output_time(), absl::InfinitePast());
+    log->Write(v1::STDOUT, "one\n", t1);
+    log->Write(v1::STDERR, "two\n", t2);
+    EXPECT_EQ(log->last_output_time(), t2);
+    // Enough system lines after it that the backwards scan needs two windows.
+    for (int i = 0; i < 5000; ++i) log->WriteSystem(std::string(100, 's'));
+    EXPECT_EQ(log->last_output_time(), t2);
+    ASSERT_TRUE(log->Close().ok());
+  }
+  auto reopened = Open();
+  EXPECT_EQ(reopened->last_output_time(), t2);
+}
+
 TEST_F(ExecutionLogTest, TenMegabyteLineAndNonUtf8SurviveIntact) {
   auto log = Open();
   std::string big(10 << 20, '\0');

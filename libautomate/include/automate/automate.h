@@ -4,6 +4,7 @@
 
 #include "automate/client.h"
 #include "automate/clock.h"
+#include "automate/docker_executor.h"
 #include "automate/engine.h"
 #include "automate/execution.h"
 #include "automate/executor.h"

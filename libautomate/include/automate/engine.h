@@ -60,7 +60,9 @@ struct EngineOptions {
 };
 
 // The embedded default in `state_dir`: SQLite at state_dir/automate.db, logs
-// under state_dir/logs/, the local process executor.
+// under state_dir/logs/, the local process executor, and the docker executor
+// configured from DOCKER_HOST etc. (see docker_executor.h; the daemon is
+// only contacted by docker jobs). kInvalidArgument for a bad DOCKER_HOST.
 AUTOMATE_EXPORT absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir);
 
 struct SubmitRequest {

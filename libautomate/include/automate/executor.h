@@ -96,6 +96,9 @@ class AUTOMATE_EXPORT Executor {
     // Environment from params and secrets, to add to the job's own env.
     // Secret values are here and nowhere else: never log them.
     std::vector<std::pair<std::string, std::string>> env;
+    // The values of the secrets named by SecretNames() (registry
+    // credentials...), by name; not part of the environment. Never log them.
+    std::map<std::string, std::string> executor_secrets;
     LogSink* log_sink = nullptr;  // Borrowed; outlives on_done.
     DoneCallback on_done;         // Called exactly once after the last Write.
   };
@@ -104,7 +107,9 @@ class AUTOMATE_EXPORT Executor {
     StartParams start;        // As for Start; the env is rebuilt.
     v1::Attempt attempt;      // As stored: external_id, executor_state, ...
     int64_t log_bytes = 0;    // How much of the log the engine has stored.
-    absl::Time last_log_time = absl::InfinitePast();  // Of the last stored chunk.
+    // Of the last stored stdout/stderr chunk (its source_time when the
+    // backend gave one); InfinitePast() if there is none.
+    absl::Time last_log_time = absl::InfinitePast();
   };
 
   virtual ~Executor() = default;
@@ -117,6 +122,14 @@ class AUTOMATE_EXPORT Executor {
   virtual absl::Status Validate(const v1::JobSpec& job) const {
     (void)job;
     return absl::OkStatus();
+  }
+
+  // Secrets this executor needs for `job` besides job.secrets (which become
+  // environment variables): the engine checks they exist at submit, reveals
+  // them into StartParams::executor_secrets and masks them in logs.
+  virtual std::vector<std::string> SecretNames(const v1::JobSpec& job) const {
+    (void)job;
+    return {};
   }
 
   // Starts one attempt. A run that exits non-zero is not an error here: it is

@@ -17,7 +17,7 @@
 #include "automate/client.h"
 #include "automate/execution.h"
 #include "automate/v1/api.pb.h"
-#include "client/http_transport.h"
+#include "net/http_transport.h"
 #include "client/remote_log_reader.h"
 #include "client/wire.h"
 #include "util/status_macros.h"

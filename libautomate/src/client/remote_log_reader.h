@@ -11,7 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "automate/log.h"
-#include "client/http_transport.h"
+#include "net/http_transport.h"
 
 namespace automate::internal {
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "automate/engine.h"
+#include "automate/docker_executor.h"
 #include "automate/local_executor.h"
 #include "engine/engine_impl.h"
 #include "util/status_macros.h"
@@ -48,6 +49,15 @@ absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir)
   LocalExecutorOptions local;
   local.engine_tag = absolute;
   options.executors.push_back(MakeLocalExecutor(local));
+  DockerExecutorOptions docker;
+  docker.engine_tag = absolute;
+  absl::StatusOr<std::unique_ptr<Executor>> docker_executor =
+      MakeDockerExecutor(DockerOptionsFromEnvironment(docker));
+  if (!docker_executor.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("DOCKER_HOST: ", docker_executor.status().message()));
+  }
+  options.executors.push_back(*std::move(docker_executor));
   return options;
 }
 

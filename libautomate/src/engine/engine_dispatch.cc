@@ -23,9 +23,11 @@ std::string Rounded(absl::Duration d) {
 
 // "exit code 3", "killed by signal 9 (Killed)", or the backend's error.
 std::string DescribeOutcome(const AttemptOutcome& outcome) {
-  if (outcome.exit_code) return absl::StrCat("exit code ", *outcome.exit_code);
+  const char* oom = outcome.oom_killed ? " (out of memory)" : "";
+  if (outcome.exit_code) return absl::StrCat("exit code ", *outcome.exit_code, oom);
   if (outcome.signal) {
-    return absl::StrCat("killed by signal ", *outcome.signal, " (", strsignal(*outcome.signal), ")");
+    return absl::StrCat("killed by signal ", *outcome.signal, " (", strsignal(*outcome.signal), ")",
+                        oom);
   }
   return std::string(outcome.error.message());
 }
@@ -363,18 +365,31 @@ std::vector<std::pair<std::string, std::string>> EngineImpl::AttemptEnv(
   return env;
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>> EngineImpl::PrepareAttempt(
-    const v1::Execution& exec, ExecutionLog* log) {
+absl::Status EngineImpl::PrepareAttempt(const v1::Execution& exec, Executor* executor,
+                                        ExecutionLog* log, Executor::StartParams* params) {
   std::vector<std::string> names(exec.job_spec().secrets().begin(),
                                  exec.job_spec().secrets().end());
-  std::map<std::string, std::string> secrets;
+  std::vector<std::string> executor_names;
+  if (executor != nullptr) executor_names = executor->SecretNames(exec.job_spec());
+  names.insert(names.end(), executor_names.begin(), executor_names.end());
+  std::map<std::string, std::string> revealed;
   if (!names.empty()) {
-    AUTOMATE_ASSIGN_OR_RETURN(secrets, store_->RevealSecrets(names));
+    AUTOMATE_ASSIGN_OR_RETURN(revealed, store_->RevealSecrets(names));
   }
   std::vector<std::string> values;
-  for (auto& [name, value] : secrets) values.push_back(value);
+  for (auto& [name, value] : revealed) values.push_back(value);
   log->SetSecretValues(std::move(values));
-  return AttemptEnv(exec, secrets);
+  std::map<std::string, std::string> env_secrets;
+  for (const std::string& name : exec.job_spec().secrets()) {
+    auto it = revealed.find(name);
+    if (it != revealed.end()) env_secrets.insert(*it);
+  }
+  for (const std::string& name : executor_names) {
+    auto it = revealed.find(name);
+    if (it != revealed.end()) params->executor_secrets.insert(*it);
+  }
+  params->env = AttemptEnv(exec, env_secrets);
+  return absl::OkStatus();
 }
 
 void EngineImpl::StartOne(const std::string& id) {
@@ -402,20 +417,17 @@ void EngineImpl::StartOne(const std::string& id) {
     status = absl::FailedPreconditionError("this engine has no executor for the job's executor kind");
   }
   if (status.ok()) {
-    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> env =
-        PrepareAttempt(exec, log.get());
-    status = env.status();
+    Executor::StartParams params;
+    status = PrepareAttempt(exec, executor, log.get(), &params);
     if (status.ok()) {
       log->StartAttempt();
       if (number > 1) {
         log->WriteSystem(fmt::format("automate: starting attempt {} of {}", number,
                                      MaxAttempts(exec.job_spec().retry())));
       }
-      Executor::StartParams params;
       params.execution_id = id;
       params.attempt = number;
       params.job = &exec.job_spec();
-      params.env = std::move(*env);
       params.log_sink = log.get();
       params.on_done = DoneCallbackFor(id, number);
       absl::StatusOr<std::unique_ptr<AttemptHandle>> started = executor->Start(std::move(params));
@@ -602,20 +614,17 @@ void EngineImpl::RecoverRunning(v1::Execution exec) {
     status = absl::NotFoundError("no executor or attempt to reattach");
   }
   if (status.ok()) {
-    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> env =
-        PrepareAttempt(exec, log->get());
-    status = env.status();
+    Executor::ReattachParams params;
+    status = PrepareAttempt(exec, executor, log->get(), &params.start);
     if (status.ok()) {
-      Executor::ReattachParams params;
       params.start.execution_id = id;
       params.start.attempt = attempt->number();
       params.start.job = &exec.job_spec();
-      params.start.env = std::move(*env);
       params.start.log_sink = log->get();
       params.start.on_done = DoneCallbackFor(id, attempt->number());
       params.attempt = *attempt;
       params.log_bytes = (*log)->size();
-      params.last_log_time = (*log)->last_time();
+      params.last_log_time = (*log)->last_output_time();
       absl::StatusOr<std::unique_ptr<AttemptHandle>> reattached = executor->Reattach(std::move(params));
       status = reattached.status();
       if (reattached.ok()) handle = std::move(*reattached);

@@ -99,9 +99,14 @@ absl::StatusOr<v1::Execution> EngineImpl::Submit(const SubmitRequest& request) {
   }
   const v1::JobSpec& spec = job->spec();
   AUTOMATE_ASSIGN_OR_RETURN(auto args, ResolveArgs(spec, request.args));
-  if (!spec.secrets().empty()) {
+  std::vector<std::string> needed(spec.secrets().begin(), spec.secrets().end());
+  if (Executor* executor = ExecutorFor(spec); executor != nullptr) {
+    std::vector<std::string> more = executor->SecretNames(spec);
+    needed.insert(needed.end(), more.begin(), more.end());
+  }
+  if (!needed.empty()) {
     AUTOMATE_ASSIGN_OR_RETURN(auto infos, store_->ListSecrets());
-    for (const std::string& name : spec.secrets()) {
+    for (const std::string& name : needed) {
       bool found = false;
       for (const auto& info : infos) found = found || info.name() == name;
       if (!found) {

@@ -123,8 +123,11 @@ class EngineImpl : public Engine {
   void AdmitLocked(v1::Execution exec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Recover();
   void RecoverRunning(v1::Execution exec);
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> PrepareAttempt(
-      const v1::Execution& exec, ExecutionLog* log);
+  // Reveals the secrets of `exec`'s job and of its executor: the log masks
+  // all of them, params->env gets args and job secrets,
+  // params->executor_secrets the executor's own.
+  absl::Status PrepareAttempt(const v1::Execution& exec, Executor* executor, ExecutionLog* log,
+                              Executor::StartParams* params);
   void RequestStopLocked(Run& run, StopReason reason, std::string detail)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::Execution> PollUntilFinal(absl::string_view id, absl::Time deadline);

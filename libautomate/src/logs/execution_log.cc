@@ -1,6 +1,8 @@
 #include "logs/execution_log.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/cleanup/cleanup.h"
@@ -110,9 +112,13 @@ class ExecutionLog::Impl {
     absl::MutexLock lock(&mu_);
     return size_;
   }
-  absl::Time last_time() const {
+  void set_last_output_time(absl::Time t) {
     absl::MutexLock lock(&mu_);
-    return last_time_;
+    last_output_time_ = t;
+  }
+  absl::Time last_output_time() const {
+    absl::MutexLock lock(&mu_);
+    return last_output_time_;
   }
   absl::Status status() const {
     absl::MutexLock lock(&mu_);
@@ -152,7 +158,8 @@ class ExecutionLog::Impl {
   bool truncated_ ABSL_GUARDED_BY(mu_) = false;
   bool fail_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Time last_time_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // Of the last stdout/stderr chunk stored (system lines do not count).
+  absl::Time last_output_time_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -291,7 +298,12 @@ void ExecutionLog::Impl::Commit() {
     return;
   }
   size_ = batch->end;
-  last_time_ = batch->chunks.back().time;
+  for (auto it = batch->chunks.rbegin(); it != batch->chunks.rend(); ++it) {
+    if (it->stream != v1::SYSTEM) {
+      last_output_time_ = it->time;
+      break;
+    }
+  }
   live_->Publish(std::move(batch));
 }
 
@@ -312,13 +324,48 @@ absl::Status ExecutionLog::Impl::Close() {
   return status_;
 }
 
+namespace {
+
+// The time of the last stdout/stderr chunk of a stored log of `size` bytes,
+// read backwards in windows (system lines after it are skipped).
+absl::StatusOr<absl::Time> LastOutputTime(LogStore* store, absl::string_view execution_id,
+                                          int64_t size) {
+  AUTOMATE_ASSIGN_OR_RETURN(std::unique_ptr<LogFileReader> reader, store->OpenReader(execution_id));
+  constexpr int64_t kWindow = 256 * 1024;
+  std::vector<LogChunk> chunks;
+  for (int64_t end = size; end > 0;) {
+    const int64_t begin = std::max<int64_t>(0, end - kWindow);
+    absl::Time found = absl::InfinitePast();
+    for (int64_t offset = begin; offset < end;) {
+      chunks.clear();
+      AUTOMATE_ASSIGN_OR_RETURN(size_t n, reader->ReadAt(offset, kWindow, &chunks));
+      if (n == 0) break;
+      for (const LogChunk& c : chunks) {
+        if (c.offset >= end) break;
+        if (c.stream != v1::SYSTEM) found = c.time;
+      }
+      offset = chunks.back().offset + static_cast<int64_t>(chunks.back().data.size());
+    }
+    if (found != absl::InfinitePast()) return found;
+    end = begin;
+  }
+  return absl::InfinitePast();
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<ExecutionLog>> ExecutionLog::Open(LogStore* store,
                                                                  absl::string_view execution_id,
                                                                  ExecutionLogOptions options) {
   if (options.clock == nullptr) return absl::InvalidArgumentError("log: no clock");
   AUTOMATE_ASSIGN_OR_RETURN(std::unique_ptr<LogWriter> writer, store->OpenWriter(execution_id));
+  absl::Time last_output = absl::InfinitePast();
+  if (writer->size() > 0) {
+    AUTOMATE_ASSIGN_OR_RETURN(last_output, LastOutputTime(store, execution_id, writer->size()));
+  }
   auto impl = std::make_unique<Impl>(store, std::string(execution_id), std::move(options),
                                      std::move(writer));
+  impl->set_last_output_time(last_output);
   return std::shared_ptr<ExecutionLog>(new ExecutionLog(std::move(impl)));
 }
 
@@ -337,7 +384,7 @@ void ExecutionLog::StartAttempt() { impl_->StartAttempt(); }
 absl::Status ExecutionLog::Sync() { return impl_->Sync(); }
 absl::Status ExecutionLog::Close() { return impl_->Close(); }
 int64_t ExecutionLog::size() const { return impl_->size(); }
-absl::Time ExecutionLog::last_time() const { return impl_->last_time(); }
+absl::Time ExecutionLog::last_output_time() const { return impl_->last_output_time(); }
 absl::Status ExecutionLog::status() const { return impl_->status(); }
 std::unique_ptr<LogReader> ExecutionLog::NewReader(int64_t offset, bool follow) {
   return impl_->NewReader(offset, follow);

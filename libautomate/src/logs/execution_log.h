@@ -83,7 +83,10 @@ class ExecutionLog : public LogSink {
   absl::Status Close();
 
   int64_t size() const;
-  absl::Time last_time() const;
+  // The time of the last stdout/stderr chunk stored (system lines do not
+  // count), read back from the file by Open(); InfinitePast() if none. An
+  // executor resumes a backend's log after it (see ReattachParams).
+  absl::Time last_output_time() const;
   // First write error (disk full...), if any; writes after it are dropped.
   absl::Status status() const;
 

@@ -1,4 +1,4 @@
-#include "client/http_transport.h"
+#include "net/http_transport.h"
 
 #include <curl/curl.h>
 
@@ -9,7 +9,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "client/wire.h"
 
 namespace automate::internal {
 namespace {
@@ -27,6 +26,12 @@ void GlobalInit() {
 
 long Millis(absl::Duration d) {
   return static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
+}
+
+std::string DisplayName(const HttpTransportOptions& options) {
+  if (!options.display_name.empty()) return options.display_name;
+  if (!options.unix_socket.empty()) return absl::StrCat("unix://", options.unix_socket);
+  return options.base_url;
 }
 
 }  // namespace
@@ -108,7 +113,8 @@ struct HttpTransport::Call {
   }
 };
 
-HttpTransport::HttpTransport(HttpTransportOptions options) : options_(std::move(options)) {
+HttpTransport::HttpTransport(HttpTransportOptions options)
+    : options_(std::move(options)), display_name_(DisplayName(options_)) {
   GlobalInit();
 }
 
@@ -172,20 +178,33 @@ absl::Status HttpTransport::Prepare(void* raw, const HttpRequest& request, Call*
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);  // Threads: no SIGALRM for DNS timeouts.
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, call->error);
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, call->header_list);
-  curl_easy_setopt(handle, CURLOPT_USERAGENT, "automate-client");
-  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, Millis(timeout));
+  curl_easy_setopt(handle, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  const absl::Duration connect_timeout =
+      timeout == absl::InfiniteDuration() ? options_.timeout : timeout;
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, Millis(connect_timeout));
   curl_easy_setopt(handle, CURLOPT_TCP_KEEPALIVE, 1L);
   if (stream) {
     // No limit on the whole transfer (a follower lasts as long as the job);
     // a dead peer is noticed by the stall limit (the server sends keepalives).
-    curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(
-        handle, CURLOPT_LOW_SPEED_TIME,
-        static_cast<long>(std::max<int64_t>(1, absl::ToInt64Seconds(request.stall_timeout))));
-  } else {
+    if (request.stall_timeout != absl::InfiniteDuration()) {
+      curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
+      curl_easy_setopt(
+          handle, CURLOPT_LOW_SPEED_TIME,
+          static_cast<long>(std::max<int64_t>(1, absl::ToInt64Seconds(request.stall_timeout))));
+    }
+  } else if (timeout != absl::InfiniteDuration()) {
     curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, Millis(timeout));
   }
+  if (!options_.unix_socket.empty()) {
+    curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, options_.unix_socket.c_str());
+  }
   if (!options_.ca_file.empty()) curl_easy_setopt(handle, CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (!options_.client_cert_file.empty()) {
+    curl_easy_setopt(handle, CURLOPT_SSLCERT, options_.client_cert_file.c_str());
+  }
+  if (!options_.client_key_file.empty()) {
+    curl_easy_setopt(handle, CURLOPT_SSLKEY, options_.client_key_file.c_str());
+  }
   curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, &Call::OnHeader);
   curl_easy_setopt(handle, CURLOPT_HEADERDATA, call);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &Call::OnBody);
@@ -213,9 +232,9 @@ absl::Status HttpTransport::TransportError(int curl_code, const Call& call,
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
       return absl::UnavailableError(
-          absl::StrCat("cannot reach the server at ", options_.base_url, ": ", detail));
+          absl::StrCat("cannot reach the server at ", display_name_, ": ", detail));
     case CURLE_OPERATION_TIMEDOUT:
-      return absl::UnavailableError(absl::StrCat("no answer from ", options_.base_url, " to ",
+      return absl::UnavailableError(absl::StrCat("no answer from ", display_name_, " to ",
                                                  request.method, " ", request.target, ": ",
                                                  detail));
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -225,9 +244,9 @@ absl::Status HttpTransport::TransportError(int curl_code, const Call& call,
     case CURLE_UNSUPPORTED_PROTOCOL:
       // Retrying does not help: a configuration problem.
       return absl::FailedPreconditionError(
-          absl::StrCat("cannot talk to the server at ", options_.base_url, ": ", detail));
+          absl::StrCat("cannot talk to the server at ", display_name_, ": ", detail));
     default:
-      return absl::UnavailableError(absl::StrCat("lost the connection to ", options_.base_url,
+      return absl::UnavailableError(absl::StrCat("lost the connection to ", display_name_,
                                                  " during ", request.method, " ", request.target,
                                                  ": ", detail));
   }

@@ -1,11 +1,13 @@
-// HTTP over libcurl for the automated client: one object per server, a small
-// pool of easy handles so that consecutive calls reuse their connection
-// (keep-alive, TLS sessions), and streamed bodies for Server-Sent Events.
+// HTTP over libcurl: one object per server (automated, a Docker Engine, a
+// Kubernetes API server), a small pool of easy handles so that consecutive
+// calls reuse their connection (keep-alive, TLS sessions), and streamed
+// bodies (Server-Sent Events, container logs). TCP, TLS with an optional
+// client certificate, or a unix socket.
 //
 // Thread-safety: HttpTransport is thread-safe; each call borrows its own
 // handle. StreamCancel::Cancel may be called from any thread.
-#ifndef AUTOMATE_CLIENT_HTTP_TRANSPORT_H_
-#define AUTOMATE_CLIENT_HTTP_TRANSPORT_H_
+#ifndef AUTOMATE_NET_HTTP_TRANSPORT_H_
+#define AUTOMATE_NET_HTTP_TRANSPORT_H_
 
 #include <functional>
 #include <string>
@@ -30,10 +32,13 @@ struct HttpRequest {
   // (possibly empty), so that a Content-Length is there.
   std::string body;
   HttpHeaders headers;  // In addition to the transport's own.
-  // Zero: the transport's timeout. For Do(): the whole exchange; for
-  // Stream(): only the connection and the headers.
+  // Zero: the transport's timeout. For Do(): the whole exchange (infinite:
+  // no limit, for calls that block until something happens); for Stream():
+  // only the connection.
   absl::Duration timeout = absl::ZeroDuration();
-  // Stream(): give up on a body that sends nothing for this long.
+  // Stream(): give up on a body that sends nothing for this long; infinite:
+  // never (a quiet container's log), a dead peer then shows as a closed
+  // connection or through TCP keepalive.
   absl::Duration stall_timeout = absl::Seconds(60);
 };
 
@@ -47,10 +52,18 @@ struct HttpResponse {
 
 struct HttpTransportOptions {
   std::string base_url;  // "http(s)://host:port[/prefix]", no trailing '/'.
+  // Not empty: connect to this unix socket instead; base_url then only
+  // gives the Host header ("http://docker").
+  std::string unix_socket;
+  // How errors name the server; empty: base_url (or unix://socket).
+  std::string display_name;
   std::string token;     // Bearer token; empty: none is sent.
   std::string ca_file;   // PEM CA bundle for https; empty: the system's.
+  std::string client_cert_file;  // PEM client certificate for mutual TLS.
+  std::string client_key_file;   // Its PEM key.
   absl::Duration timeout = absl::Seconds(30);
   HttpHeaders headers;  // Sent with every request.
+  std::string user_agent = "automate-client";
 };
 
 // Stops a Stream() call from another thread.
@@ -90,6 +103,8 @@ class HttpTransport {
                                       StreamCancel* cancel);
 
   const std::string& base_url() const { return options_.base_url; }
+  // The server as errors name it.
+  const std::string& display_name() const { return display_name_; }
 
  private:
   struct Call;
@@ -99,10 +114,11 @@ class HttpTransport {
   absl::Status TransportError(int curl_code, const Call& call, const HttpRequest& request) const;
 
   const HttpTransportOptions options_;
+  const std::string display_name_;
   absl::Mutex mu_;
   std::vector<void*> idle_ ABSL_GUARDED_BY(mu_);  // CURL* ready for reuse.
 };
 
 }  // namespace automate::internal
 
-#endif  // AUTOMATE_CLIENT_HTTP_TRANSPORT_H_
+#endif  // AUTOMATE_NET_HTTP_TRANSPORT_H_

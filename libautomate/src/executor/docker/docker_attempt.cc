@@ -1,0 +1,249 @@
+#include "executor/docker/docker_attempt.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "executor/docker/log_stream.h"
+#include "util/status_macros.h"
+
+namespace automate::internal {
+namespace {
+
+// Transport failures while following a log are retried this often before
+// the attempt is given up as lost (the daemon restarting, say).
+constexpr int kMaxLogReconnects = 8;
+// Pull status lines kept in the execution log; the rest is counted.
+constexpr int kMaxPullLines = 40;
+
+}  // namespace
+
+DockerAttempt::DockerAttempt(DockerApi* api, Config config, LogSink* sink,
+                             Executor::DoneCallback on_done)
+    : api_(api), config_(std::move(config)), sink_(sink), on_done_(std::move(on_done)) {}
+
+DockerAttempt::~DockerAttempt() {
+  std::thread stopper;
+  {
+    absl::MutexLock lock(&mu_);
+    stopper = std::move(stopper_);
+  }
+  if (stopper.joinable()) stopper.join();
+}
+
+bool DockerAttempt::abandoned() const {
+  absl::MutexLock lock(&mu_);
+  return abandoned_;
+}
+
+bool DockerAttempt::stop_requested() const {
+  absl::MutexLock lock(&mu_);
+  return stop_requested_;
+}
+
+void DockerAttempt::System(absl::string_view line) { sink_->Write(v1::SYSTEM, line); }
+
+absl::Status DockerAttempt::Redact(const absl::Status& status) const {
+  if (status.ok()) return status;
+  std::string message(status.message());
+  for (const std::string& value : config_.secret_values) {
+    if (value.size() >= 3) absl::StrReplaceAll({{value, "******"}}, &message);
+  }
+  return absl::Status(status.code(), message);
+}
+
+void DockerAttempt::Cancel(absl::Duration grace) {
+  absl::MutexLock lock(&mu_);
+  if (stop_requested_) return;
+  stop_requested_ = true;
+  grace_ = grace;
+  pull_cancel_.Cancel();
+  if (started_) StartStopperLocked();
+}
+
+void DockerAttempt::Abandon() {
+  absl::MutexLock lock(&mu_);
+  abandoned_ = true;
+  stream_cancel_.Cancel();
+  pull_cancel_.Cancel();
+}
+
+void DockerAttempt::StartStopperLocked() {
+  if (stopper_.joinable()) return;
+  const absl::Duration grace = grace_;
+  stopper_ = std::thread([this, grace] {
+    // The daemon sends SIGTERM, then SIGKILL after `grace`, and answers when
+    // the container has stopped; the log stream then ends.
+    absl::Status status;
+    for (int i = 0; i < 3 && !abandoned(); ++i) {
+      status = api_->Stop(config_.container, grace);
+      if (status.ok() || status.code() != absl::StatusCode::kUnavailable) break;
+      absl::SleepFor(absl::Seconds(1));
+    }
+    if (!status.ok() && !abandoned()) {
+      System(absl::StrCat("automate: could not stop container ", config_.container, ": ",
+                          Redact(status).message()));
+    }
+  });
+}
+
+void DockerAttempt::Run() {
+  absl::Status status;
+  if (config_.reattach) {
+    if (config_.start_on_reattach) status = api_->Start(config_.container);
+  } else {
+    status = CreateAndStart();
+  }
+  if (status.ok()) status = FollowLog();
+  AttemptOutcome outcome = status.ok() ? Finish() : AttemptOutcome::Error(Redact(status));
+  std::thread stopper;
+  {
+    absl::MutexLock lock(&mu_);
+    stopper = std::move(stopper_);
+  }
+  if (stopper.joinable()) stopper.join();
+  on_done_(std::move(outcome));
+}
+
+absl::Status DockerAttempt::Pull() {
+  const std::string& image = config_.spec.image();
+  System(absl::StrCat("automate: pulling image ", image, " on ", api_->display_name()));
+  const absl::Time start = absl::Now();
+  int lines = 0;
+  absl::Status status = api_->Pull(
+      image, config_.registry_auth,
+      [&](absl::string_view line) {
+        if (++lines <= kMaxPullLines) System(absl::StrCat("automate: pull: ", line));
+      },
+      &pull_cancel_);
+  if (status.code() == absl::StatusCode::kCancelled && stop_requested()) {
+    return absl::CancelledError("stopped while pulling the image");
+  }
+  AUTOMATE_RETURN_IF_ERROR(status);
+  System(absl::StrCat("automate: pulled image ", image, " in ",
+                      absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))),
+                      lines > kMaxPullLines ? absl::StrCat(" (", lines - kMaxPullLines,
+                                                           " more status lines not shown)")
+                                            : ""));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> DockerAttempt::CreateWithPull() {
+  absl::StatusOr<std::string> id = api_->Create(config_.container, config_.create_body);
+  if (!id.ok() && id.status().code() == absl::StatusCode::kFailedPrecondition) {
+    // The name is taken: a container an earlier try of this very attempt
+    // created (the engine stopped between create and start). Replace it.
+    absl::StatusOr<ContainerState> existing = api_->Inspect(config_.container);
+    if (existing.ok() && existing->labels[kExecutionLabel] == config_.execution_id) {
+      AUTOMATE_RETURN_IF_ERROR(api_->Remove(config_.container));
+      id = api_->Create(config_.container, config_.create_body);
+    }
+  }
+  if (id.ok() || id.status().code() != absl::StatusCode::kNotFound) return id;
+  // 404 from create: the image is not there.
+  if (config_.spec.pull() == v1::DockerExecutor::NEVER) {
+    return absl::NotFoundError(absl::StrCat("docker: image ", config_.spec.image(),
+                                            " is not present on ", api_->display_name(),
+                                            " and the job's pull policy is never"));
+  }
+  AUTOMATE_RETURN_IF_ERROR(Pull());
+  return api_->Create(config_.container, config_.create_body);
+}
+
+absl::Status DockerAttempt::CreateAndStart() {
+  if (stop_requested()) return absl::CancelledError("stopped before the container was created");
+  if (config_.spec.pull() == v1::DockerExecutor::ALWAYS) AUTOMATE_RETURN_IF_ERROR(Pull());
+  AUTOMATE_RETURN_IF_ERROR(CreateWithPull().status());
+  if (abandoned()) {
+    // The next engine finds it "created" and starts it.
+    return absl::UnavailableError("engine shut down before the container started");
+  }
+  if (stop_requested()) {
+    api_->Remove(config_.container).IgnoreError();
+    return absl::CancelledError("stopped before the container started");
+  }
+  absl::Status started = api_->Start(config_.container);
+  if (!started.ok()) {
+    absl::Status removed = api_->Remove(config_.container);
+    if (!removed.ok()) {
+      System(absl::StrCat("automate: could not remove container ", config_.container, ": ",
+                          Redact(removed).message()));
+    }
+    return started;
+  }
+  absl::MutexLock lock(&mu_);
+  started_ = true;
+  if (stop_requested_) StartStopperLocked();
+  return absl::OkStatus();
+}
+
+absl::Status DockerAttempt::FollowLog() {
+  absl::Time resume = config_.resume_after;
+  int failures = 0;
+  while (true) {
+    const int64_t since = resume == absl::InfinitePast() ? 0 : absl::ToUnixSeconds(resume);
+    absl::Status decode_error;
+    LogStreamDecoder decoder(
+        /*timestamps=*/true, resume,
+        [this](v1::LogStream stream, absl::string_view data, absl::Time time) {
+          sink_->Write(stream, data, time);
+        });
+    absl::Status status = api_->Logs(
+        config_.container, /*follow=*/true, since,
+        [&](absl::string_view data) {
+          decode_error = decoder.Add(data);
+          return decode_error.ok();
+        },
+        &stream_cancel_);
+    resume = std::max(resume, decoder.last_time());
+    if (!decode_error.ok()) return decode_error;
+    if (status.ok()) return absl::OkStatus();
+    if (abandoned()) return absl::UnavailableError("engine shut down while following the log");
+    if (status.code() == absl::StatusCode::kNotFound) {
+      return absl::UnavailableError(absl::StrCat("docker: container ", config_.container,
+                                                 " was removed while it ran"));
+    }
+    if (decoder.emitted_bytes() > 0) failures = 0;
+    if (status.code() != absl::StatusCode::kUnavailable || ++failures > kMaxLogReconnects) {
+      return status;
+    }
+    // Wait a little (less if abandoned meanwhile), then resume after the
+    // last line seen.
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&abandoned_),
+                         std::min(absl::Milliseconds(100) * (1 << failures), absl::Seconds(5)));
+  }
+}
+
+AttemptOutcome DockerAttempt::Finish() {
+  absl::StatusOr<int> code = api_->Wait(config_.container, &stream_cancel_);
+  if (!code.ok() && !abandoned()) {
+    // The wait call itself failed (a daemon restart): ask once more how it ended.
+    absl::StatusOr<ContainerState> state = api_->Inspect(config_.container);
+    if (state.ok() && !state->running) code = state->exit_code;
+  }
+  if (!code.ok()) return AttemptOutcome::Error(Redact(code.status()));
+  AttemptOutcome outcome = AttemptOutcome::Exited(*code);
+  outcome.details["container"] = config_.container;
+  const bool stopped = stop_requested();
+  // 137 is SIGKILL: the kernel's OOM killer, or the end of a grace period.
+  if (*code == 137) {
+    absl::StatusOr<ContainerState> state = api_->Inspect(config_.container);
+    if (state.ok()) outcome.oom_killed = state->oom_killed;
+  }
+  if (config_.spec.keep_failed_containers() && *code != 0 && !stopped) {
+    System(absl::StrCat("automate: kept container ", config_.container,
+                        " for inspection (keep_failed_containers)"));
+    return outcome;
+  }
+  absl::Status removed = api_->Remove(config_.container);
+  if (!removed.ok()) {
+    System(absl::StrCat("automate: could not remove container ", config_.container, ": ",
+                        Redact(removed).message()));
+  }
+  return outcome;
+}
+
+}  // namespace automate::internal
