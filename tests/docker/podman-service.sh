@@ -130,6 +130,11 @@ EOF
 driver = "$DRIVER"
 graphroot = "$DIR/storage"
 runroot = "$DIR/run"
+
+[storage.options.overlay]
+# Without this the overlay driver bind-mounts storage/overlay onto itself;
+# if the service is killed that mount stays and 'rm -rf DIR' fails (EBUSY).
+skip_mount_home = "true"
 EOF
   export CONTAINERS_CONF=$DIR/containers.conf
   export CONTAINERS_STORAGE_CONF=$DIR/storage.conf
@@ -225,7 +230,7 @@ start() {
   write_config
   reset_if_rebooted
   mkdir -p "$DIR/tmp" "$DIR/run" "$DIR/storage"
-  : > "$LOG"
+  echo "==== podman-service.sh start $(date -u +%FT%TZ)" >> "$LOG"
   ensure_image
   rm -f "$SOCK"
   # setsid + closed stdio: the service outlives this script and does not keep
@@ -241,7 +246,7 @@ start() {
     fi
     if (( SECONDS >= deadline )); then
       kill "$pid" 2>/dev/null || true
-      die "podman system service did not answer $SOCK/_ping within ${PING_TIMEOUT}s"
+      die "podman system service did not answer GET /_ping on $SOCK within ${PING_TIMEOUT}s"
     fi
     sleep 0.2
   done
@@ -273,6 +278,11 @@ stop() {
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$PIDFILE" "$SOCK"
+  # Anything still mounted under DIR (a killed service, an unlabelled
+  # container's rootfs) would make 'rm -rf DIR' fail: unmount it, deepest first.
+  local m
+  awk -v d="$DIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
+    while read -r m; do as_root umount -l "$m" 2>/dev/null || true; done
 }
 
 status() {

@@ -44,10 +44,10 @@ struct Emitted {
 };
 
 std::vector<Emitted> Decode(const std::string& body, bool timestamps, size_t piece,
-                            absl::Time resume_after = absl::InfinitePast(),
+                            int64_t skip_stdout = 0, int64_t skip_stderr = 0,
                             absl::Status* status = nullptr) {
   std::vector<Emitted> out;
-  LogStreamDecoder decoder(timestamps, resume_after,
+  LogStreamDecoder decoder(timestamps, skip_stdout, skip_stderr,
                            [&](v1::LogStream s, absl::string_view d, absl::Time t) {
                              out.push_back({s, std::string(d), t});
                            });
@@ -96,22 +96,27 @@ TEST(LogStreamDecoderTest, StripsTimestampsAndKeepsThem) {
   EXPECT_EQ(e[3].time - e[2].time, absl::Milliseconds(100));
 }
 
-TEST(LogStreamDecoderTest, ResumesStrictlyAfterTheLastStoredLine) {
+TEST(LogStreamDecoderTest, ResumesAfterTheStoredBytesOfEachStream) {
+  // Podman's timestamps have whole seconds: these lines share one.
   std::string body;
-  for (int i = 0; i < 5; ++i) body += Frame(1, absl::StrCat("2026-11-28T13:16:2", i, "Z line ", i, "\n"));
-  absl::Time t2;
-  ASSERT_TRUE(ParseDockerTimestamp("2026-11-28T13:16:22Z", &t2));
-  std::vector<Emitted> e = Decode(body, /*timestamps=*/true, 7, t2);
-  EXPECT_EQ(Join(e, v1::STDOUT), "line 3\nline 4\n");
+  for (int i = 0; i < 5; ++i) {
+    body += Frame(1, absl::StrCat("2026-11-28T13:16:20Z out ", i, "\n"));
+    body += Frame(2, absl::StrCat("2026-11-28T13:16:20Z err ", i, "\n"));
+  }
+  body += Frame(1, "2026-11-28T13:16:20Z partial") + Frame(1, "2026-11-28T13:16:21Z  end\n");
+  // Stored: "out 0\nout 1\nou" and "err 0\n".
+  std::vector<Emitted> e = Decode(body, /*timestamps=*/true, 7, 14, 6);
+  EXPECT_EQ(Join(e, v1::STDOUT), "t 2\nout 3\nout 4\npartial end\n");
+  EXPECT_EQ(Join(e, v1::STDERR), "err 1\nerr 2\nerr 3\nerr 4\n");
 }
 
 TEST(LogStreamDecoderTest, RefusesWhatIsNotTheMultiplexedFormat) {
   absl::Status status;
-  Decode("plain text from a TTY container\n", false, 100, absl::InfinitePast(), &status);
+  Decode("plain text from a TTY container\n", false, 100, 0, 0, &status);
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kDataLoss, "multiplexed format"));
   std::string huge = Frame(1, "") ;
   huge[4] = '\x7f';
-  Decode(huge, false, 100, absl::InfinitePast(), &status);
+  Decode(huge, false, 100, 0, 0, &status);
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kDataLoss, "bytes"));
 }
 
@@ -292,6 +297,12 @@ TEST_F(FailingDaemonTest, StatusCodesMapToRetryableOrNot) {
   Answer(409, R"({"message":"Conflict. The container name \"/c\" is already in use"})");
   EXPECT_THAT(api.Create("c", "{}").status(),
               StatusIs(absl::StatusCode::kFailedPrecondition, "already in use"));
+  // Podman's way of saying it.
+  Answer(500, R"({"cause":"that name is already in use","message":"container create: the container name \"c\" is already in use by 1234","response":500})");
+  EXPECT_THAT(api.Create("c", "{}").status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "already in use"));
+  Answer(500, R"({"cause":"OCI runtime attempted to invoke a command that was not found","message":"runc: exec: \"/nonexistent\": stat /nonexistent: no such file or directory: OCI runtime attempted to invoke a command that was not found","response":500})");
+  EXPECT_THAT(api.Start("c"), StatusIs(absl::StatusCode::kFailedPrecondition, "not found"));
   Answer(500, R"({"message":"OCI runtime: exec: \"nope\": executable file not found in $PATH"})");
   EXPECT_THAT(api.Start("c"), StatusIs(absl::StatusCode::kFailedPrecondition, "executable file not found"));
   Answer(500, R"({"message":"internal error: database is locked"})");

@@ -107,6 +107,12 @@ class AUTOMATE_EXPORT Executor {
     StartParams start;        // As for Start; the env is rebuilt.
     v1::Attempt attempt;      // As stored: external_id, executor_state, ...
     int64_t log_bytes = 0;    // How much of the log the engine has stored.
+    // Of this attempt's output, the bytes of stdout and of stderr the engine
+    // has stored: a backend that can read the output again from its start
+    // skips these (exact, whatever its timestamps' precision). Secret values
+    // in the output are stored masked, so around them the count may be off.
+    int64_t stdout_bytes = 0;
+    int64_t stderr_bytes = 0;
     // Of the last stored stdout/stderr chunk (its source_time when the
     // backend gave one); InfinitePast() if there is none.
     absl::Time last_log_time = absl::InfinitePast();

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstring>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -624,6 +625,9 @@ void EngineImpl::RecoverRunning(v1::Execution exec) {
       params.start.on_done = DoneCallbackFor(id, attempt->number());
       params.attempt = *attempt;
       params.log_bytes = (*log)->size();
+      absl::StatusOr<std::pair<int64_t, int64_t>> output =
+          StoredOutputBytes(logs_, id, attempt->log_offset());
+      if (output.ok()) std::tie(params.stdout_bytes, params.stderr_bytes) = *output;
       params.last_log_time = (*log)->last_output_time();
       absl::StatusOr<std::unique_ptr<AttemptHandle>> reattached = executor->Reattach(std::move(params));
       status = reattached.status();

@@ -354,6 +354,25 @@ absl::StatusOr<absl::Time> LastOutputTime(LogStore* store, absl::string_view exe
 
 }  // namespace
 
+absl::StatusOr<std::pair<int64_t, int64_t>> StoredOutputBytes(LogStore* store,
+                                                                absl::string_view execution_id,
+                                                                int64_t from_offset) {
+  AUTOMATE_ASSIGN_OR_RETURN(std::unique_ptr<LogFileReader> reader, store->OpenReader(execution_id));
+  std::pair<int64_t, int64_t> bytes{0, 0};
+  std::vector<LogChunk> chunks;
+  for (int64_t offset = std::max<int64_t>(0, from_offset);;) {
+    chunks.clear();
+    AUTOMATE_ASSIGN_OR_RETURN(size_t n, reader->ReadAt(offset, 1 << 20, &chunks));
+    if (n == 0) return bytes;
+    for (const LogChunk& c : chunks) {
+      const auto size = static_cast<int64_t>(c.data.size());
+      if (c.stream == v1::STDOUT) bytes.first += size;
+      if (c.stream == v1::STDERR) bytes.second += size;
+      offset = c.offset + size;
+    }
+  }
+}
+
 absl::StatusOr<std::shared_ptr<ExecutionLog>> ExecutionLog::Open(LogStore* store,
                                                                  absl::string_view execution_id,
                                                                  ExecutionLogOptions options) {

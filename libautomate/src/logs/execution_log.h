@@ -100,6 +100,12 @@ class ExecutionLog : public LogSink {
   std::unique_ptr<Impl> impl_;
 };
 
+// The bytes of stdout and of stderr stored in the log of `execution_id`
+// from `from_offset` on (one attempt's output, as masked).
+absl::StatusOr<std::pair<int64_t, int64_t>> StoredOutputBytes(LogStore* store,
+                                                                absl::string_view execution_id,
+                                                                int64_t from_offset);
+
 // A reader for a log that no ExecutionLog of this process holds: reads the
 // stored file, and with `follow` polls it every `poll_interval` until
 // `is_final()` returns true and everything stored has been read (is_final is

@@ -85,7 +85,7 @@ bool IsCommandProblem(absl::string_view message) {
   for (const char* needle :
        {"executable file not found", "no such file or directory", "permission denied",
         "exec format error", "not a directory", "unable to find user", "no users found",
-        "is a directory"}) {
+        "is a directory", "command that was not found", "not found in $path"}) {
     if (absl::StrContains(lower, needle)) return true;
   }
   return false;
@@ -173,6 +173,10 @@ absl::Status DockerApi::Error(const HttpResponse& response, absl::string_view wh
   }
   if (response.status >= 500 && absl::StartsWith(what, "start") &&
       IsCommandProblem(DaemonMessage(response.body))) {
+    return absl::FailedPreconditionError(message);
+  }
+  // Podman answers a name conflict with 500 where Docker says 409.
+  if (response.status >= 500 && absl::StrContains(DaemonMessage(response.body), "already in use")) {
     return absl::FailedPreconditionError(message);
   }
   return response.status >= 500 ? absl::UnavailableError(message)

@@ -180,24 +180,27 @@ absl::Status DockerAttempt::CreateAndStart() {
 }
 
 absl::Status DockerAttempt::FollowLog() {
-  absl::Time resume = config_.resume_after;
+  // Every read is of the whole log; what was stored (or emitted by an
+  // earlier read) is skipped by count, per stream.
+  int64_t skip_stdout = config_.stored_stdout_bytes;
+  int64_t skip_stderr = config_.stored_stderr_bytes;
   int failures = 0;
   while (true) {
-    const int64_t since = resume == absl::InfinitePast() ? 0 : absl::ToUnixSeconds(resume);
     absl::Status decode_error;
     LogStreamDecoder decoder(
-        /*timestamps=*/true, resume,
+        /*timestamps=*/true, skip_stdout, skip_stderr,
         [this](v1::LogStream stream, absl::string_view data, absl::Time time) {
           sink_->Write(stream, data, time);
         });
     absl::Status status = api_->Logs(
-        config_.container, /*follow=*/true, since,
+        config_.container, /*follow=*/true, /*since_seconds=*/0,
         [&](absl::string_view data) {
           decode_error = decoder.Add(data);
           return decode_error.ok();
         },
         &stream_cancel_);
-    resume = std::max(resume, decoder.last_time());
+    skip_stdout = std::max(skip_stdout, decoder.stdout_bytes());
+    skip_stderr = std::max(skip_stderr, decoder.stderr_bytes());
     if (!decode_error.ok()) return decode_error;
     if (status.ok()) return absl::OkStatus();
     if (abandoned()) return absl::UnavailableError("engine shut down while following the log");
@@ -209,8 +212,7 @@ absl::Status DockerAttempt::FollowLog() {
     if (status.code() != absl::StatusCode::kUnavailable || ++failures > kMaxLogReconnects) {
       return status;
     }
-    // Wait a little (less if abandoned meanwhile), then resume after the
-    // last line seen.
+    // Wait a little (less if abandoned meanwhile), then read again.
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&abandoned_),
                          std::min(absl::Milliseconds(100) * (1 << failures), absl::Seconds(5)));

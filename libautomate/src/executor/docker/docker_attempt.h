@@ -1,7 +1,7 @@
 // One attempt of the docker executor, observed by one thread (Run()):
 //   pull (policy) -> create -> start -> follow the log -> wait -> remove
 // or, after an engine restart, from "follow the log" on, resuming after the
-// last stored line. Cancel() stops the container (SIGTERM, SIGKILL after the
+// bytes the engine stored. Cancel() stops the container (SIGTERM, SIGKILL after the
 // grace period) from a thread of its own; Abandon() makes Run() return soon
 // and leave the container alone (engine shutdown).
 //
@@ -37,7 +37,9 @@ class DockerAttempt {
     std::vector<std::string> secret_values;  // Masked out of error messages.
     bool reattach = false;
     bool start_on_reattach = false;  // The engine stopped between create and start.
-    absl::Time resume_after = absl::InfinitePast();  // Reattach: the last stored line's time.
+    // Reattach: this attempt's output the engine stored already.
+    int64_t stored_stdout_bytes = 0;
+    int64_t stored_stderr_bytes = 0;
   };
 
   DockerAttempt(DockerApi* api, Config config, LogSink* sink, Executor::DoneCallback on_done);

@@ -269,7 +269,8 @@ absl::StatusOr<std::unique_ptr<AttemptHandle>> DockerExecutor::Reattach(Reattach
   config.secret_values = SecretValues(start);
   config.reattach = true;
   config.start_on_reattach = state->status == "created";
-  config.resume_after = params.last_log_time;
+  config.stored_stdout_bytes = params.stdout_bytes;
+  config.stored_stderr_bytes = params.stderr_bytes;
   auto attempt = std::make_shared<DockerAttempt>(&api_, std::move(config), start.log_sink,
                                                  std::move(params.start.on_done));
   Launch(attempt);

@@ -87,15 +87,27 @@ absl::Status LogStreamDecoder::Add(absl::string_view bytes) {
   return absl::OkStatus();
 }
 
+void LogStreamDecoder::Data(v1::LogStream stream, absl::string_view data, absl::Time time) {
+  const int s = stream == v1::STDERR ? 1 : 0;
+  seen_[s] += static_cast<int64_t>(data.size());
+  if (skip_[s] > 0) {
+    const size_t drop = static_cast<size_t>(std::min<int64_t>(skip_[s], data.size()));
+    skip_[s] -= static_cast<int64_t>(drop);
+    data.remove_prefix(drop);
+  }
+  if (data.empty()) return;
+  emitted_bytes_ += static_cast<int64_t>(data.size());
+  emit_(stream, data, time);
+}
+
 void LogStreamDecoder::Frame(v1::LogStream stream, absl::string_view payload) {
   if (!timestamps_) {
-    if (payload.empty()) return;
-    emitted_bytes_ += static_cast<int64_t>(payload.size());
-    emit_(stream, payload, absl::InfinitePast());
+    Data(stream, payload, absl::InfinitePast());
     return;
   }
-  // One message per frame from Docker; Podman may put several lines in one.
-  // Each message starts with its timestamp.
+  // One record per frame (Docker; Podman too, a partial write being a
+  // record of its own); tolerated: several lines in one frame. Each record
+  // starts with its timestamp.
   size_t pos = 0;
   while (pos < payload.size()) {
     absl::Time time = absl::InfinitePast();
@@ -103,17 +115,11 @@ void LogStreamDecoder::Frame(v1::LogStream stream, absl::string_view payload) {
     if (space != absl::string_view::npos && space - pos <= kMaxTimestampBytes &&
         ParseDockerTimestamp(payload.substr(pos, space - pos), &time)) {
       pos = space + 1;
-      last_time_ = std::max(last_time_, time);
     }
     size_t newline = payload.find('\n', pos);
     size_t end = newline == absl::string_view::npos ? payload.size() : newline + 1;
-    absl::string_view data = payload.substr(pos, end - pos);
+    Data(stream, payload.substr(pos, end - pos), time);
     pos = end;
-    const bool seen = time != absl::InfinitePast() && resume_after_ != absl::InfinitePast() &&
-                      time <= resume_after_;
-    if (seen || data.empty()) continue;
-    emitted_bytes_ += static_cast<int64_t>(data.size());
-    emit_(stream, data, time);
   }
 }
 

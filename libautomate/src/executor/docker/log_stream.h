@@ -8,9 +8,11 @@
 // may come as several messages, each with its own time.
 //
 // LogStreamDecoder takes the body in whatever pieces the transport delivers
-// and emits each line (or piece of a line) with its stream and time. Lines
-// at or before `resume_after` are dropped: that is how a reattached observer
-// skips what the engine already stored.
+// and emits each line (or piece of a line) with its stream and time. It can
+// skip the first bytes of each stream: that is how a reattached observer
+// resumes exactly after what the engine stored. Timestamps cannot do that:
+// Podman sends them in whole seconds, so a second's lines cannot be told
+// apart by time; the bytes of each stream come back identical on every read.
 #ifndef AUTOMATE_EXECUTOR_DOCKER_LOG_STREAM_H_
 #define AUTOMATE_EXECUTOR_DOCKER_LOG_STREAM_H_
 
@@ -36,8 +38,10 @@ class LogStreamDecoder {
   // message's timestamp (or InfinitePast() when there was none).
   using Emit = std::function<void(v1::LogStream stream, absl::string_view data, absl::Time time)>;
 
-  LogStreamDecoder(bool timestamps, absl::Time resume_after, Emit emit)
-      : timestamps_(timestamps), resume_after_(resume_after), emit_(std::move(emit)) {}
+  // Drops the first `skip_stdout` bytes of stdout and `skip_stderr` of
+  // stderr (timestamps do not count).
+  LogStreamDecoder(bool timestamps, int64_t skip_stdout, int64_t skip_stderr, Emit emit)
+      : timestamps_(timestamps), skip_{skip_stdout, skip_stderr}, emit_(std::move(emit)) {}
 
   // Feeds the next bytes of the body. kDataLoss for a stream that is not in
   // the multiplexed format (an unknown stream type or an absurd length).
@@ -46,20 +50,21 @@ class LogStreamDecoder {
   // True when the body ended on a frame boundary.
   bool at_frame_boundary() const { return buffer_.empty(); }
 
-  // The latest message timestamp seen (emitted or skipped); InfinitePast()
-  // if none. A new request resumes after it.
-  absl::Time last_time() const { return last_time_; }
-  // Bytes of payload emitted.
+  // Bytes of payload (without timestamps) seen per stream, skipped or
+  // emitted: where a new read of the whole log resumes.
+  int64_t stdout_bytes() const { return seen_[0]; }
+  int64_t stderr_bytes() const { return seen_[1]; }
   int64_t emitted_bytes() const { return emitted_bytes_; }
 
  private:
   void Frame(v1::LogStream stream, absl::string_view payload);
+  void Data(v1::LogStream stream, absl::string_view data, absl::Time time);
 
   const bool timestamps_;
-  const absl::Time resume_after_;
+  int64_t skip_[2];
   const Emit emit_;
   std::string buffer_;  // An incomplete frame.
-  absl::Time last_time_ = absl::InfinitePast();
+  int64_t seen_[2] = {0, 0};
   int64_t emitted_bytes_ = 0;
 };
 
