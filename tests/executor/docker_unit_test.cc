@@ -47,7 +47,7 @@ std::vector<Emitted> Decode(const std::string& body, bool timestamps, size_t pie
                             int64_t skip_stdout = 0, int64_t skip_stderr = 0,
                             absl::Status* status = nullptr) {
   std::vector<Emitted> out;
-  LogStreamDecoder decoder(timestamps, skip_stdout, skip_stderr,
+  LogStreamDecoder decoder(timestamps, {}, {skip_stdout, skip_stderr},
                            [&](v1::LogStream s, absl::string_view d, absl::Time t) {
                              out.push_back({s, std::string(d), t});
                            });
@@ -108,6 +108,34 @@ TEST(LogStreamDecoderTest, ResumesAfterTheStoredBytesOfEachStream) {
   std::vector<Emitted> e = Decode(body, /*timestamps=*/true, 7, 14, 6);
   EXPECT_EQ(Join(e, v1::STDOUT), "t 2\nout 3\nout 4\npartial end\n");
   EXPECT_EQ(Join(e, v1::STDERR), "err 1\nerr 2\nerr 3\nerr 4\n");
+}
+
+TEST(LogStreamDecoderTest, ReadsFromTheLastSecondOnEmitOnlyWhatIsNew) {
+  // The whole log, as three reads with `since` would see it.
+  std::string second20, second21;
+  for (int i = 0; i < 3; ++i) {
+    second20 += Frame(1, absl::StrCat("2026-11-28T13:16:20Z a", i, "\n"));
+    second20 += Frame(2, absl::StrCat("2026-11-28T13:16:20Z b", i, "\n"));
+  }
+  second21 = Frame(1, "2026-11-28T13:16:21Z c\n") + Frame(2, "2026-11-28T13:16:21Z d\n");
+  std::string emitted;
+  auto emit = [&](v1::LogStream, absl::string_view d, absl::Time) { absl::StrAppend(&emitted, d); };
+  // Read 1: the first two records of second 20.
+  LogStreamDecoder first(true, {}, {}, emit);
+  ASSERT_TRUE(first.Add(second20.substr(0, 2 * (8 + 24))).ok());
+  EXPECT_EQ(first.last_second(), 1795871780);
+  EXPECT_EQ(first.position_at_last_second(), (StreamPositions{0, 0}));
+  EXPECT_EQ(first.position(), (StreamPositions{3, 3}));
+  // Read 2 (since second 20): all of second 20 again, then second 21.
+  LogStreamDecoder second(true, first.position_at_last_second(), first.position(), emit);
+  ASSERT_TRUE(second.Add(second20 + second21).ok());
+  EXPECT_EQ(second.last_second(), 1795871781);
+  EXPECT_EQ(second.position_at_last_second(), (StreamPositions{9, 9}));
+  // Read 3 (since second 21): nothing new.
+  LogStreamDecoder third(true, second.position_at_last_second(), second.position(), emit);
+  ASSERT_TRUE(third.Add(second21).ok());
+  EXPECT_EQ(third.emitted_bytes(), 0);
+  EXPECT_EQ(emitted, "a0\nb0\na1\nb1\na2\nb2\nc\nd\n");
 }
 
 TEST(LogStreamDecoderTest, RefusesWhatIsNotTheMultiplexedFormat) {

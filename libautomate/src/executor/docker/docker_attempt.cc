@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -12,9 +13,15 @@
 namespace automate::internal {
 namespace {
 
-// Transport failures while following a log are retried this often before
-// the attempt is given up as lost (the daemon restarting, say).
-constexpr int kMaxLogReconnects = 8;
+// Transport failures while observing a container are retried this often
+// before the attempt is given up as lost (the daemon restarting, say).
+constexpr int kMaxReconnects = 8;
+// How often the log is read while the container runs: soon after output,
+// less often while it is quiet.
+constexpr absl::Duration kMinPollInterval = absl::Milliseconds(100);
+constexpr absl::Duration kMaxPollInterval = absl::Seconds(1);
+// Output handed to the log in one write, at most.
+constexpr size_t kMaxBatchBytes = 64 * 1024;
 // Pull status lines kept in the execution log; the rest is counted.
 constexpr int kMaxPullLines = 40;
 
@@ -22,7 +29,10 @@ constexpr int kMaxPullLines = 40;
 
 DockerAttempt::DockerAttempt(DockerApi* api, Config config, LogSink* sink,
                              Executor::DoneCallback on_done)
-    : api_(api), config_(std::move(config)), sink_(sink), on_done_(std::move(on_done)) {}
+    : api_(api), config_(std::move(config)), sink_(sink), on_done_(std::move(on_done)) {
+  poll_seen_.stdout_bytes = config_.stored_stdout_bytes;
+  poll_seen_.stderr_bytes = config_.stored_stderr_bytes;
+}
 
 DockerAttempt::~DockerAttempt() {
   std::thread stopper;
@@ -96,8 +106,13 @@ void DockerAttempt::Run() {
   } else {
     status = CreateAndStart();
   }
-  if (status.ok()) status = FollowLog();
-  AttemptOutcome outcome = status.ok() ? Finish() : AttemptOutcome::Error(Redact(status));
+  AttemptOutcome outcome;
+  if (status.ok()) {
+    absl::StatusOr<int> code = Observe();
+    outcome = code.ok() ? Finish(*code) : AttemptOutcome::Error(Redact(code.status()));
+  } else {
+    outcome = AttemptOutcome::Error(Redact(status));
+  }
   std::thread stopper;
   {
     absl::MutexLock lock(&mu_);
@@ -179,63 +194,126 @@ absl::Status DockerAttempt::CreateAndStart() {
   return absl::OkStatus();
 }
 
-absl::Status DockerAttempt::FollowLog() {
-  // Every read is of the whole log; what was stored (or emitted by an
-  // earlier read) is skipped by count, per stream.
-  int64_t skip_stdout = config_.stored_stdout_bytes;
-  int64_t skip_stderr = config_.stored_stderr_bytes;
-  int failures = 0;
-  while (true) {
-    absl::Status decode_error;
-    LogStreamDecoder decoder(
-        /*timestamps=*/true, skip_stdout, skip_stderr,
-        [this](v1::LogStream stream, absl::string_view data, absl::Time time) {
-          sink_->Write(stream, data, time);
-        });
-    absl::Status status = api_->Logs(
-        config_.container, /*follow=*/true, /*since_seconds=*/0,
-        [&](absl::string_view data) {
-          decode_error = decoder.Add(data);
-          return decode_error.ok();
-        },
-        &stream_cancel_);
-    skip_stdout = std::max(skip_stdout, decoder.stdout_bytes());
-    skip_stderr = std::max(skip_stderr, decoder.stderr_bytes());
-    if (!decode_error.ok()) return decode_error;
-    if (status.ok()) return absl::OkStatus();
-    if (abandoned()) return absl::UnavailableError("engine shut down while following the log");
-    if (status.code() == absl::StatusCode::kNotFound) {
-      return absl::UnavailableError(absl::StrCat("docker: container ", config_.container,
-                                                 " was removed while it ran"));
-    }
-    if (decoder.emitted_bytes() > 0) failures = 0;
-    if (status.code() != absl::StatusCode::kUnavailable || ++failures > kMaxLogReconnects) {
-      return status;
-    }
-    // Wait a little (less if abandoned meanwhile), then read again.
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&abandoned_),
-                         std::min(absl::Milliseconds(100) * (1 << failures), absl::Seconds(5)));
+absl::Status DockerAttempt::ReadNewOutput(int64_t* emitted) {
+  // Records of one stream and (about) one time go to the sink together:
+  // one write per record would cost more than the daemon's read.
+  struct Pending {
+    v1::LogStream stream = v1::STDOUT;
+    absl::Time time;
+    std::string data;
+  } pending;
+  auto flush = [&] {
+    if (pending.data.empty()) return;
+    sink_->Write(pending.stream, pending.data, pending.time);
+    pending.data.clear();
+  };
+  LogStreamDecoder decoder(
+      /*timestamps=*/true, poll_start_, poll_seen_,
+      [&](v1::LogStream stream, absl::string_view data, absl::Time time) {
+        if (!pending.data.empty() &&
+            (stream != pending.stream || pending.data.size() >= kMaxBatchBytes ||
+             absl::AbsDuration(time - pending.time) >= absl::Milliseconds(1))) {
+          flush();
+        }
+        if (pending.data.empty()) {
+          pending.stream = stream;
+          pending.time = time;
+        }
+        pending.data.append(data.data(), data.size());
+      });
+  absl::Cleanup flush_at_end = flush;
+  absl::Status decode_error;
+  absl::Status status = api_->Logs(
+      config_.container, /*follow=*/false, poll_since_,
+      [&](absl::string_view data) {
+        decode_error = decoder.Add(data);
+        return decode_error.ok();
+      },
+      &stream_cancel_);
+  // What was emitted stays emitted, even from a read that failed midway.
+  poll_seen_.stdout_bytes = std::max(poll_seen_.stdout_bytes, decoder.position().stdout_bytes);
+  poll_seen_.stderr_bytes = std::max(poll_seen_.stderr_bytes, decoder.position().stderr_bytes);
+  if (decoder.last_second() > poll_since_) {
+    poll_since_ = decoder.last_second();
+    poll_start_ = decoder.position_at_last_second();
   }
+  *emitted = decoder.emitted_bytes();
+  return decode_error.ok() ? status : decode_error;
 }
 
-AttemptOutcome DockerAttempt::Finish() {
-  absl::StatusOr<int> code = api_->Wait(config_.container, &stream_cancel_);
-  if (!code.ok() && !abandoned()) {
-    // The wait call itself failed (a daemon restart): ask once more how it ended.
-    absl::StatusOr<ContainerState> state = api_->Inspect(config_.container);
-    if (state.ok() && !state->running) code = state->exit_code;
+void DockerAttempt::WaitForExit() {
+  absl::StatusOr<int> code;
+  for (int failures = 0; !abandoned(); ++failures) {
+    code = api_->Wait(config_.container, &stream_cancel_);
+    if (code.ok() || code.status().code() != absl::StatusCode::kUnavailable ||
+        failures >= kMaxReconnects) {
+      break;
+    }
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&abandoned_), absl::Seconds(1));
   }
-  if (!code.ok()) return AttemptOutcome::Error(Redact(code.status()));
-  AttemptOutcome outcome = AttemptOutcome::Exited(*code);
+  if (abandoned()) code = absl::UnavailableError("engine shut down while the container ran");
+  absl::MutexLock lock(&mu_);
+  exit_code_ = std::move(code);
+  exited_ = true;
+}
+
+bool DockerAttempt::ExitedOrAbandoned() const { return exited_ || abandoned_; }
+
+absl::StatusOr<int> DockerAttempt::Observe() {
+  std::thread waiter([this] { WaitForExit(); });
+  absl::Status status;
+  absl::Duration interval = kMinPollInterval;
+  int failures = 0;
+  while (true) {
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(this, &DockerAttempt::ExitedOrAbandoned), interval);
+      if (abandoned_) {
+        status = absl::UnavailableError("engine shut down while the container ran");
+        break;
+      }
+      last = exited_;  // The log is complete once the container has ended.
+    }
+    int64_t emitted = 0;
+    const absl::Time read_start = absl::Now();
+    status = ReadNewOutput(&emitted);
+    if (status.ok()) {
+      failures = 0;
+      if (last) break;
+      interval = emitted > 0 ? kMinPollInterval : std::min(interval * 2, kMaxPollInterval);
+      // The daemon reads its whole log file for each request: on a long log
+      // reading takes long, and the reads must leave the daemon time to run
+      // the container (at most a third of it goes to reading).
+      interval = std::max(interval, 2 * (absl::Now() - read_start));
+      continue;
+    }
+    if (status.code() == absl::StatusCode::kNotFound) {
+      status = absl::UnavailableError(
+          absl::StrCat("docker: container ", config_.container, " was removed while it ran"));
+      break;
+    }
+    if (status.code() != absl::StatusCode::kUnavailable || ++failures > kMaxReconnects) break;
+    interval = std::min(absl::Milliseconds(100) * (1 << failures), absl::Seconds(5));
+  }
+  if (!status.ok()) stream_cancel_.Cancel();  // Ends the waiter's call.
+  waiter.join();
+  absl::MutexLock lock(&mu_);
+  if (!status.ok()) return status;
+  return exit_code_;
+}
+
+AttemptOutcome DockerAttempt::Finish(int code) {
+  AttemptOutcome outcome = AttemptOutcome::Exited(code);
   outcome.details["container"] = config_.container;
   const bool stopped = stop_requested();
   // 137 is SIGKILL: the kernel's OOM killer, or the end of a grace period.
-  if (*code == 137) {
+  if (code == 137) {
     absl::StatusOr<ContainerState> state = api_->Inspect(config_.container);
     if (state.ok()) outcome.oom_killed = state->oom_killed;
   }
-  if (config_.spec.keep_failed_containers() && *code != 0 && !stopped) {
+  if (config_.spec.keep_failed_containers() && code != 0 && !stopped) {
     System(absl::StrCat("automate: kept container ", config_.container,
                         " for inspection (keep_failed_containers)"));
     return outcome;

@@ -22,6 +22,7 @@
 #include "automate/executor.h"
 #include "automate/v1/job.pb.h"
 #include "executor/docker/docker_api.h"
+#include "executor/docker/log_stream.h"
 
 namespace automate::internal {
 
@@ -58,10 +59,17 @@ class DockerAttempt {
   absl::Status CreateAndStart();
   absl::StatusOr<std::string> CreateWithPull();
   absl::Status Pull();
-  // Follows the log until the container ends, reconnecting after transport
-  // failures.
-  absl::Status FollowLog();
-  AttemptOutcome Finish();
+  // Reads the log as the container runs and once more after it ended (see
+  // below); its exit code. A thread of its own waits for the exit.
+  absl::StatusOr<int> Observe();
+  void WaitForExit() ABSL_LOCKS_EXCLUDED(mu_);
+  bool ExitedOrAbandoned() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One plain (not follow) read of the log from poll_since_ on; emits what
+  // is new. Podman 4.3's follow stream drops and garbles records under load,
+  // so the log is read in whole pieces instead: exact, whatever the daemon.
+  absl::Status ReadNewOutput(int64_t* emitted);
+  // Wait, OOM check, remove (unless kept).
+  AttemptOutcome Finish(int exit_code);
   void StartStopperLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool abandoned() const ABSL_LOCKS_EXCLUDED(mu_);
   bool stop_requested() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -76,7 +84,16 @@ class DockerAttempt {
   StreamCancel stream_cancel_;  // Abandon(): every stream.
   StreamCancel pull_cancel_;    // Cancel() or Abandon(): the pull.
 
+  // Read positions (Observe() only): the next read asks for records from
+  // second poll_since_ on, which start at poll_start_; what is before
+  // poll_seen_ was emitted (or stored before a reattach).
+  int64_t poll_since_ = 0;
+  StreamPositions poll_start_;
+  StreamPositions poll_seen_;
+
   mutable absl::Mutex mu_;
+  bool exited_ ABSL_GUARDED_BY(mu_) = false;
+  absl::StatusOr<int> exit_code_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool abandoned_ ABSL_GUARDED_BY(mu_) = false;

@@ -87,22 +87,27 @@ absl::Status LogStreamDecoder::Add(absl::string_view bytes) {
   return absl::OkStatus();
 }
 
-void LogStreamDecoder::Data(v1::LogStream stream, absl::string_view data, absl::Time time) {
-  const int s = stream == v1::STDERR ? 1 : 0;
-  seen_[s] += static_cast<int64_t>(data.size());
-  if (skip_[s] > 0) {
-    const size_t drop = static_cast<size_t>(std::min<int64_t>(skip_[s], data.size()));
-    skip_[s] -= static_cast<int64_t>(drop);
-    data.remove_prefix(drop);
+void LogStreamDecoder::Record(v1::LogStream stream, absl::string_view data, absl::Time time) {
+  if (time != absl::InfinitePast()) {
+    const int64_t second = absl::ToUnixSeconds(time);
+    if (second > last_second_) {
+      last_second_ = second;
+      at_last_second_ = position_;
+    }
   }
-  if (data.empty()) return;
+  int64_t& position = position_.of(stream);
+  const int64_t resume = stream == v1::STDERR ? resume_.stderr_bytes : resume_.stdout_bytes;
+  const int64_t begin = position;
+  position += static_cast<int64_t>(data.size());
+  if (position <= resume) return;
+  if (begin < resume) data.remove_prefix(static_cast<size_t>(resume - begin));
   emitted_bytes_ += static_cast<int64_t>(data.size());
   emit_(stream, data, time);
 }
 
 void LogStreamDecoder::Frame(v1::LogStream stream, absl::string_view payload) {
   if (!timestamps_) {
-    Data(stream, payload, absl::InfinitePast());
+    if (!payload.empty()) Record(stream, payload, absl::InfinitePast());
     return;
   }
   // One record per frame (Docker; Podman too, a partial write being a
@@ -118,7 +123,7 @@ void LogStreamDecoder::Frame(v1::LogStream stream, absl::string_view payload) {
     }
     size_t newline = payload.find('\n', pos);
     size_t end = newline == absl::string_view::npos ? payload.size() : newline + 1;
-    Data(stream, payload.substr(pos, end - pos), time);
+    if (end > pos) Record(stream, payload.substr(pos, end - pos), time);
     pos = end;
   }
 }

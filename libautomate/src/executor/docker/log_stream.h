@@ -8,11 +8,13 @@
 // may come as several messages, each with its own time.
 //
 // LogStreamDecoder takes the body in whatever pieces the transport delivers
-// and emits each line (or piece of a line) with its stream and time. It can
-// skip the first bytes of each stream: that is how a reattached observer
-// resumes exactly after what the engine stored. Timestamps cannot do that:
-// Podman sends them in whole seconds, so a second's lines cannot be told
-// apart by time; the bytes of each stream come back identical on every read.
+// and emits each record (a line or a piece of one) with its stream and time.
+// It counts each stream's bytes from a start position and drops those before
+// a resume position: a read of the log from some point on emits only what
+// is new. It also finds the latest second the read saw and where each
+// stream stood when that second began, for the next read to start there
+// (`since`): timestamps in whole seconds (Podman's) cannot tell a second's
+// records apart, but the bytes of each stream come back identical.
 #ifndef AUTOMATE_EXECUTOR_DOCKER_LOG_STREAM_H_
 #define AUTOMATE_EXECUTOR_DOCKER_LOG_STREAM_H_
 
@@ -32,16 +34,26 @@ namespace automate::internal {
 // not one.
 bool ParseDockerTimestamp(absl::string_view text, absl::Time* out);
 
+// Byte positions in the two output streams.
+struct StreamPositions {
+  int64_t stdout_bytes = 0;
+  int64_t stderr_bytes = 0;
+  int64_t& of(v1::LogStream stream) { return stream == v1::STDERR ? stderr_bytes : stdout_bytes; }
+  bool operator==(const StreamPositions& o) const {
+    return stdout_bytes == o.stdout_bytes && stderr_bytes == o.stderr_bytes;
+  }
+};
+
 class LogStreamDecoder {
  public:
-  // `data` is one line with its '\n' or a piece of one; `time` is the
-  // message's timestamp (or InfinitePast() when there was none).
+  // `data` is one record (a line with its '\n', or a piece of one); `time`
+  // its timestamp (InfinitePast() when there was none).
   using Emit = std::function<void(v1::LogStream stream, absl::string_view data, absl::Time time)>;
 
-  // Drops the first `skip_stdout` bytes of stdout and `skip_stderr` of
-  // stderr (timestamps do not count).
-  LogStreamDecoder(bool timestamps, int64_t skip_stdout, int64_t skip_stderr, Emit emit)
-      : timestamps_(timestamps), skip_{skip_stdout, skip_stderr}, emit_(std::move(emit)) {}
+  // The body starts at `start` in each stream; bytes before `resume` are
+  // counted but not emitted. Timestamps do not count as bytes.
+  LogStreamDecoder(bool timestamps, StreamPositions start, StreamPositions resume, Emit emit)
+      : timestamps_(timestamps), position_(start), resume_(resume), emit_(std::move(emit)) {}
 
   // Feeds the next bytes of the body. kDataLoss for a stream that is not in
   // the multiplexed format (an unknown stream type or an absurd length).
@@ -50,21 +62,25 @@ class LogStreamDecoder {
   // True when the body ended on a frame boundary.
   bool at_frame_boundary() const { return buffer_.empty(); }
 
-  // Bytes of payload (without timestamps) seen per stream, skipped or
-  // emitted: where a new read of the whole log resumes.
-  int64_t stdout_bytes() const { return seen_[0]; }
-  int64_t stderr_bytes() const { return seen_[1]; }
+  // Where the body ended in each stream.
+  const StreamPositions& position() const { return position_; }
+  // The latest whole second (Unix time) of a record's timestamp, or -1; and
+  // the positions just before the first record of that second.
+  int64_t last_second() const { return last_second_; }
+  const StreamPositions& position_at_last_second() const { return at_last_second_; }
   int64_t emitted_bytes() const { return emitted_bytes_; }
 
  private:
   void Frame(v1::LogStream stream, absl::string_view payload);
-  void Data(v1::LogStream stream, absl::string_view data, absl::Time time);
+  void Record(v1::LogStream stream, absl::string_view data, absl::Time time);
 
   const bool timestamps_;
-  int64_t skip_[2];
+  StreamPositions position_;
+  const StreamPositions resume_;
   const Emit emit_;
   std::string buffer_;  // An incomplete frame.
-  int64_t seen_[2] = {0, 0};
+  int64_t last_second_ = -1;
+  StreamPositions at_last_second_;
   int64_t emitted_bytes_ = 0;
 };
 

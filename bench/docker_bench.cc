@@ -1,0 +1,635 @@
+// Docker executor benchmarks: a real engine (DefaultEngineOptions on a
+// temporary state dir, its docker executor configured from DOCKER_HOST) running
+// containers on a Docker-compatible daemon, each beside the same containers
+// driven by raw Engine API calls in the same binary and run (the physical
+// limit: what the daemon itself costs).
+//
+// Needs DOCKER_HOST (unix:///path or tcp://host:port without TLS) and the image
+// localhost/busybox:latest; bench/run_docker_benchmarks.sh starts a Podman
+// service with both (tests/docker/podman-service.sh). Every container uses
+// network "none".
+//
+// BM_DockerExecutionsThroughEngine/concurrent:C: per iteration, C executions
+//   of a job `executor: docker: {image, command: ["true"], network: none}`
+//   submitted at once and waited for until final (durable). items/s =
+//   executions/s; ms_per_exec = wall time / executions. C=1 also splits each
+//   execution (mean ms): submit_ms (the Submit() call), dispatch_ms (Submit()
+//   start -> the attempt start_time the engine records once the executor's
+//   Start() returned), attempt_ms (attempt start -> end: the executor's
+//   create, start, log follow, wait and remove), final_ms (attempt end ->
+//   Wait() returned: the final state made durable).
+// BM_DockerApiBaseline/concurrent:C/calls:K: the same container through raw
+//   Engine API calls with libcurl over the socket (one keep-alive handle per
+//   thread, none of automate's code). K=0: create -> start -> wait -> delete,
+//   the least a client must do. K=1: the calls the docker executor makes, in
+//   its order and with its parameters (a named container, the follow of the
+//   log with timestamps until the container ends, then wait, then delete with
+//   force and v). Per-call means in ms: create_ms, start_ms, logs_ms, wait_ms,
+//   delete_ms.
+// BM_DockerLogThroughEngine/lines:L: one execution writing 20,000,000 bytes to
+//   stdout (L=0: `head -c N /dev/zero | tr '\0' a`, no newline; L=1: 100-byte
+//   lines, `yes | head -c N`), submit -> final; bytes/s = stdout bytes stored
+//   (checked by reading the stored log back, untimed).
+// BM_DockerLogApiBaseline/lines:L: the same container created and started by
+//   raw calls, GET /logs?follow=1&stdout=1&stderr=1 read to nowhere (payload
+//   bytes counted, frames demultiplexed), then wait and delete.
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "automate/engine.h"
+#include "automate/log.h"
+#include "benchmark/benchmark.h"
+
+namespace {
+
+constexpr char kImage[] = "localhost/busybox:latest";
+constexpr int64_t kLogBytes = 20'000'000;
+
+// --- Where the daemon is ------------------------------------------------------
+
+struct DaemonAddress {
+  std::string unix_socket;  // Empty for tcp.
+  std::string base_url;     // "http://d" for a unix socket.
+};
+DaemonAddress g_daemon;
+
+// DOCKER_HOST as the raw client understands it; false with a message if not.
+bool ParseDockerHost(const char* host, DaemonAddress* out, std::string* error) {
+  std::string h = host;
+  if (h.rfind("unix://", 0) == 0) {
+    out->unix_socket = h.substr(7);
+    out->base_url = "http://d";
+    return !out->unix_socket.empty();
+  }
+  if (h.rfind("tcp://", 0) == 0) {
+    const char* tls = std::getenv("DOCKER_TLS_VERIFY");
+    if (tls != nullptr && *tls != '\0') {
+      *error = "DOCKER_TLS_VERIFY is set; the raw baseline client speaks plain HTTP only";
+      return false;
+    }
+    out->base_url = "http://" + h.substr(6);
+    return true;
+  }
+  *error = "DOCKER_HOST must be unix:///path or tcp://host:port, not " + h;
+  return false;
+}
+
+// --- The raw Engine API client (the baseline) -----------------------------------
+
+// One libcurl easy handle, so its connection is kept alive between calls, as
+// any sensible client would. Not thread-safe: one per thread.
+class RawDocker {
+ public:
+  using DataFn = std::function<void(const char*, size_t)>;
+
+  RawDocker() : curl_(curl_easy_init()) {}
+  ~RawDocker() { curl_easy_cleanup(curl_); }
+  RawDocker(const RawDocker&) = delete;
+  RawDocker& operator=(const RawDocker&) = delete;
+
+  // One request; the HTTP status, or -1 if the transfer failed. The body goes
+  // to `on_data` if given, else to `*body` (if not null).
+  long Call(const char* method, const std::string& path, const std::string& request_body,
+            std::string* body, DataFn on_data = nullptr) {
+    curl_easy_reset(curl_);  // Options go, the connection stays.
+    std::string url = g_daemon.base_url + "/v1.41" + path;
+    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
+    if (!g_daemon.unix_socket.empty()) {
+      curl_easy_setopt(curl_, CURLOPT_UNIX_SOCKET_PATH, g_daemon.unix_socket.c_str());
+    }
+    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+    curl_slist* headers = nullptr;
+    if (std::strcmp(method, "GET") != 0) curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, method);
+    if (!request_body.empty()) {
+      // Podman reads a form-encoded body (libcurl's default) as empty.
+      headers = curl_slist_append(headers, "Content-Type: application/json");
+      headers = curl_slist_append(headers, "Expect:");
+      curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(request_body.size()));
+      curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, request_body.c_str());
+    }
+    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
+    Sink sink{body, on_data ? &on_data : nullptr};
+    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &Sink::Write);
+    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &sink);
+    CURLcode rc = curl_easy_perform(curl_);
+    curl_slist_free_all(headers);
+    if (rc != CURLE_OK) return -1;
+    long status = 0;
+    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+  }
+
+  // The new container's id, or "" (the daemon's answer printed).
+  std::string Create(const std::string& name, const std::string& config) {
+    std::string body;
+    std::string path = "/containers/create";
+    if (!name.empty()) path += "?name=" + name;
+    long status = Call("POST", path, config, &body);
+    if (status != 201) {
+      std::fprintf(stderr, "create: HTTP %ld %s\n", status, body.c_str());
+      return "";
+    }
+    // {"Id":"<64 hex>","Warnings":[]}
+    size_t at = body.find("\"Id\":\"");
+    if (at == std::string::npos) return "";
+    at += 6;
+    return body.substr(at, body.find('"', at) - at);
+  }
+  bool Start(const std::string& id) {
+    long status = Call("POST", "/containers/" + id + "/start", "", nullptr);
+    return status == 204 || status == 304;
+  }
+  // The exit code, or -1000 if the call failed.
+  int Wait(const std::string& id) {
+    std::string body;
+    if (Call("POST", "/containers/" + id + "/wait", "", &body) != 200) return -1000;
+    size_t at = body.find("\"StatusCode\":");
+    return at == std::string::npos ? -1000 : std::atoi(body.c_str() + at + 13);
+  }
+  bool Remove(const std::string& id, const std::string& query) {
+    long status = Call("DELETE", "/containers/" + id + query, "", nullptr);
+    return status == 204 || status == 200;
+  }
+  // Follows the log to its end; the payload bytes (stdout and stderr) read,
+  // or -1. The 8-byte frame headers are parsed to count payload only.
+  int64_t Logs(const std::string& id, const std::string& query) {
+    int64_t payload = 0;
+    int64_t frame_left = 0;  // Payload bytes left in the current frame.
+    unsigned char header[8];
+    size_t header_have = 0;
+    auto demux = [&](const char* data, size_t n) {
+      while (n > 0) {
+        if (frame_left > 0) {
+          size_t take = static_cast<size_t>(std::min<int64_t>(frame_left, static_cast<int64_t>(n)));
+          payload += static_cast<int64_t>(take);
+          frame_left -= static_cast<int64_t>(take);
+          data += take;
+          n -= take;
+          continue;
+        }
+        header[header_have++] = static_cast<unsigned char>(*data++);
+        --n;
+        if (header_have == 8) {
+          frame_left = (int64_t{header[4]} << 24) | (int64_t{header[5]} << 16) |
+                       (int64_t{header[6]} << 8) | int64_t{header[7]};
+          header_have = 0;
+        }
+      }
+    };
+    long status = Call("GET", "/containers/" + id + "/logs" + query, "", nullptr, demux);
+    return status == 200 ? payload : -1;
+  }
+
+ private:
+  struct Sink {
+    std::string* body;
+    DataFn* on_data;
+    static size_t Write(char* data, size_t size, size_t n, void* self) {
+      auto* sink = static_cast<Sink*>(self);
+      if (sink->on_data != nullptr) {
+        (*sink->on_data)(data, size * n);
+      } else if (sink->body != nullptr) {
+        sink->body->append(data, size * n);
+      }
+      return size * n;
+    }
+  };
+
+  CURL* curl_;
+};
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+// A container config like the executor's (ContainerConfigJson) for `command`.
+// The label lets `podman-service.sh stop` remove leftovers; it is not the
+// engine's label, so no engine ever treats these as its orphans.
+std::string ContainerConfig(const std::vector<std::string>& command, bool like_executor) {
+  std::string cmd;
+  for (const auto& arg : command) cmd += (cmd.empty() ? "" : ",") + JsonString(arg);
+  std::string config = "{\"Image\":\"" + std::string(kImage) + "\",\"Cmd\":[" + cmd + "],";
+  if (like_executor) {
+    config +=
+        "\"Env\":[\"AUTOMATE_EXECUTION_ID=bench\",\"AUTOMATE_ATTEMPT=1\"],\"Tty\":false,"
+        "\"OpenStdin\":false,\"AttachStdout\":true,\"AttachStderr\":true,";
+  }
+  config +=
+      "\"Labels\":{\"automate.execution\":\"docker-bench-baseline\"},"
+      "\"HostConfig\":{\"NetworkMode\":\"none\"}}";
+  return config;
+}
+
+// Per-call times of the raw baseline, summed.
+struct CallTimes {
+  double create = 0, start = 0, logs = 0, wait = 0, remove = 0;
+  void Add(const CallTimes& o) {
+    create += o.create;
+    start += o.start;
+    logs += o.logs;
+    wait += o.wait;
+    remove += o.remove;
+  }
+};
+
+double MsSince(absl::Time* t) {
+  absl::Time now = absl::Now();
+  double ms = absl::ToDoubleMilliseconds(now - *t);
+  *t = now;
+  return ms;
+}
+
+// One container through raw calls: create, start, (follow the log), wait,
+// delete. Returns false on any failure. `log_bytes` gets the payload read.
+bool RunRawContainer(RawDocker& docker, const std::string& config, bool like_executor,
+                     CallTimes* times, int64_t* log_bytes, const std::string& log_query) {
+  static std::atomic<int64_t> counter{0};
+  absl::Time t = absl::Now();
+  std::string name =
+      like_executor ? "docker-bench-" + std::to_string(getpid()) + "-" + std::to_string(++counter)
+                    : "";
+  std::string id = docker.Create(name, config);
+  if (id.empty()) return false;
+  times->create += MsSince(&t);
+  if (!docker.Start(id)) {
+    docker.Remove(id, "?force=1");
+    return false;
+  }
+  times->start += MsSince(&t);
+  if (!log_query.empty()) {
+    int64_t got = docker.Logs(id, log_query);
+    if (got < 0) {
+      docker.Remove(id, "?force=1");
+      return false;
+    }
+    if (log_bytes != nullptr) *log_bytes += got;
+    times->logs += MsSince(&t);
+  }
+  int code = docker.Wait(id);
+  times->wait += MsSince(&t);
+  bool removed = docker.Remove(id, like_executor ? "?force=1&v=1" : "?force=1");
+  times->remove += MsSince(&t);
+  return code == 0 && removed;
+}
+
+// --- The engine ---------------------------------------------------------------
+
+std::string BenchBaseDir() {
+  for (const char* var : {"AUTOMATE_BENCH_DIR", "TMPDIR"}) {
+    const char* value = std::getenv(var);
+    if (value != nullptr && *value != '\0') return value;
+  }
+  return "/var/tmp";
+}
+
+// A temporary state dir, removed on destruction.
+class StateDir {
+ public:
+  StateDir() {
+    std::string pattern = BenchBaseDir() + "/docker_bench.XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
+  }
+  ~StateDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::unique_ptr<automate::Engine> OpenEngine(const StateDir& dir) {
+  auto options = automate::DefaultEngineOptions(dir.path());
+  if (!options.ok()) {
+    std::fprintf(stderr, "DefaultEngineOptions: %s\n", options.status().ToString().c_str());
+    return nullptr;
+  }
+  auto engine = automate::Engine::Open(std::move(*options));
+  if (!engine.ok()) {
+    std::fprintf(stderr, "Engine::Open: %s\n", engine.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::move(*engine);
+}
+
+bool ApplyDockerJob(automate::Engine* engine, const std::string& name,
+                    const std::vector<std::string>& command) {
+  automate::v1::JobSpec spec;
+  spec.set_name(name);
+  auto* docker = spec.mutable_executor()->mutable_docker();
+  docker->set_image(kImage);
+  for (const auto& arg : command) docker->add_command(arg);
+  docker->set_network("none");
+  spec.mutable_log_limit()->set_bytes(kLogBytes * 2);
+  auto job = engine->ApplyJob(spec);
+  if (!job.ok()) std::fprintf(stderr, "ApplyJob: %s\n", job.status().ToString().c_str());
+  return job.ok();
+}
+
+automate::SubmitRequest Request(const std::string& job) {
+  automate::SubmitRequest request;
+  request.job = job;
+  return request;
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+// Submits and waits for one execution; prints why if it did not succeed.
+absl::StatusOr<automate::v1::Execution> RunOne(automate::Engine* engine, const std::string& job) {
+  auto exec = engine->Submit(Request(job));
+  if (!exec.ok()) return exec.status();
+  return engine->Wait(exec->id(), absl::Now() + absl::Seconds(120));
+}
+
+bool Succeeded(const absl::StatusOr<automate::v1::Execution>& done) {
+  if (done.ok() && done->state() == automate::v1::SUCCEEDED) return true;
+  std::fprintf(stderr, "execution: %s\n",
+               done.ok() ? (automate::v1::ExecutionState_Name(done->state()) + ": " + done->error())
+                               .c_str()
+                         : done.status().ToString().c_str());
+  return false;
+}
+
+// --- Executions per second ------------------------------------------------------
+
+void BM_DockerExecutionsThroughEngine(benchmark::State& state) {
+  const int concurrent = static_cast<int>(state.range(0));
+  StateDir dir;
+  auto engine = OpenEngine(dir);
+  if (engine == nullptr || !ApplyDockerJob(engine.get(), "noop", {"true"}) ||
+      !Succeeded(RunOne(engine.get(), "noop"))) {  // Warm-up, untimed.
+    state.SkipWithError("engine setup or warm-up execution failed");
+    return;
+  }
+  int64_t executions = 0, failed = 0;
+  double wall_ms = 0, submit_ms = 0, dispatch_ms = 0, attempt_ms = 0, final_ms = 0;
+  for (auto _ : state) {
+    absl::Time begin = absl::Now();
+    std::vector<std::string> ids;
+    for (int i = 0; i < concurrent; ++i) {
+      auto exec = engine->Submit(Request("noop"));
+      if (!exec.ok()) {
+        state.SkipWithError("submit failed");
+        return;
+      }
+      ids.push_back(exec->id());
+    }
+    absl::Time submitted = absl::Now();
+    for (const std::string& id : ids) {
+      auto done = engine->Wait(id, absl::Now() + absl::Seconds(120));
+      absl::Time returned = absl::Now();
+      if (!Succeeded(done) || done->attempts_size() != 1) {
+        failed++;
+        continue;
+      }
+      if (concurrent == 1) {
+        const auto& attempt = done->attempts(0);
+        submit_ms += absl::ToDoubleMilliseconds(submitted - begin);
+        dispatch_ms += absl::ToDoubleMilliseconds(FromProto(attempt.start_time()) - begin);
+        attempt_ms += absl::ToDoubleMilliseconds(FromProto(attempt.end_time()) -
+                                                 FromProto(attempt.start_time()));
+        final_ms += absl::ToDoubleMilliseconds(returned - FromProto(attempt.end_time()));
+      }
+    }
+    wall_ms += absl::ToDoubleMilliseconds(absl::Now() - begin);
+    executions += concurrent;
+  }
+  state.SetItemsProcessed(executions);
+  const double n = static_cast<double>(std::max<int64_t>(1, executions));
+  state.counters["ms_per_exec"] = wall_ms / n;
+  state.counters["failed"] = static_cast<double>(failed);
+  if (concurrent == 1) {
+    state.counters["submit_ms"] = submit_ms / n;
+    state.counters["dispatch_ms"] = dispatch_ms / n;
+    state.counters["attempt_ms"] = attempt_ms / n;
+    state.counters["final_ms"] = final_ms / n;
+  }
+  engine->Shutdown();
+  if (failed > 0) state.SkipWithError("executions failed");
+}
+BENCHMARK(BM_DockerExecutionsThroughEngine)
+    ->ArgName("concurrent")
+    ->Arg(1)
+    ->Iterations(10)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DockerExecutionsThroughEngine)
+    ->ArgName("concurrent")
+    ->Arg(4)
+    ->Iterations(4)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_DockerApiBaseline(benchmark::State& state) {
+  const int concurrent = static_cast<int>(state.range(0));
+  const bool like_executor = state.range(1) != 0;
+  const std::string config = ContainerConfig({"true"}, like_executor);
+  const std::string log_query =
+      like_executor ? "?stdout=1&stderr=1&timestamps=1&follow=1&since=0" : "";
+  std::vector<std::unique_ptr<RawDocker>> clients;
+  for (int i = 0; i < concurrent; ++i) clients.push_back(std::make_unique<RawDocker>());
+  CallTimes warm;
+  if (!RunRawContainer(*clients[0], config, like_executor, &warm, nullptr, log_query)) {
+    state.SkipWithError("warm-up container failed");
+    return;
+  }
+  int64_t executions = 0;
+  std::atomic<int64_t> failed{0};
+  double wall_ms = 0;
+  CallTimes total;
+  for (auto _ : state) {
+    absl::Time begin = absl::Now();
+    std::vector<CallTimes> times(concurrent);
+    if (concurrent == 1) {
+      if (!RunRawContainer(*clients[0], config, like_executor, &times[0], nullptr, log_query)) {
+        failed++;
+      }
+    } else {
+      std::vector<std::thread> threads;
+      for (int i = 0; i < concurrent; ++i) {
+        threads.emplace_back([&, i] {
+          if (!RunRawContainer(*clients[i], config, like_executor, &times[i], nullptr,
+                               log_query)) {
+            failed++;
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
+    }
+    wall_ms += absl::ToDoubleMilliseconds(absl::Now() - begin);
+    for (const auto& t : times) total.Add(t);
+    executions += concurrent;
+  }
+  state.SetItemsProcessed(executions);
+  const double n = static_cast<double>(std::max<int64_t>(1, executions));
+  state.counters["ms_per_exec"] = wall_ms / n;
+  state.counters["failed"] = static_cast<double>(failed.load());
+  state.counters["create_ms"] = total.create / n;
+  state.counters["start_ms"] = total.start / n;
+  if (like_executor) state.counters["logs_ms"] = total.logs / n;
+  state.counters["wait_ms"] = total.wait / n;
+  state.counters["delete_ms"] = total.remove / n;
+  if (failed > 0) state.SkipWithError("containers failed");
+}
+BENCHMARK(BM_DockerApiBaseline)
+    ->ArgNames({"concurrent", "calls"})
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->Iterations(10)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DockerApiBaseline)
+    ->ArgNames({"concurrent", "calls"})
+    ->Args({4, 0})
+    ->Iterations(4)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// --- Log throughput --------------------------------------------------------------
+
+std::vector<std::string> LogProducer(int lines) {
+  const std::string n = std::to_string(kLogBytes);
+  if (lines == 0) return {"sh", "-c", "head -c " + n + " /dev/zero | tr '\\0' a"};
+  return {"sh", "-c", "yes " + std::string(99, 'x') + " | head -c " + n};
+}
+
+// STDOUT bytes stored for `id`, read back from the engine's log.
+int64_t StoredStdout(automate::Engine* engine, const std::string& id) {
+  auto reader = engine->OpenLog(id, 0, false);
+  if (!reader.ok()) return -1;
+  int64_t bytes = 0;
+  std::vector<automate::LogChunk> chunks;
+  while (true) {
+    chunks.clear();
+    auto n = (*reader)->Read(&chunks, 1 << 20, absl::Now() + absl::Seconds(10));
+    if (!n.ok() || chunks.empty()) break;
+    for (const auto& c : chunks) {
+      if (c.stream == automate::v1::STDOUT) bytes += static_cast<int64_t>(c.data.size());
+    }
+  }
+  return bytes;
+}
+
+void BM_DockerLogThroughEngine(benchmark::State& state) {
+  const int lines = static_cast<int>(state.range(0));
+  StateDir dir;
+  auto engine = OpenEngine(dir);
+  if (engine == nullptr || !ApplyDockerJob(engine.get(), "writer", LogProducer(lines))) {
+    state.SkipWithError("engine setup failed");
+    return;
+  }
+  int64_t stored = 0;
+  for (auto _ : state) {
+    auto done = RunOne(engine.get(), "writer");
+    state.PauseTiming();
+    int64_t got = done.ok() ? StoredStdout(engine.get(), done->id()) : -1;
+    if (!Succeeded(done) || got != kLogBytes) {
+      std::fprintf(stderr, "writer: %lld of %lld bytes stored\n", static_cast<long long>(got),
+                   static_cast<long long>(kLogBytes));
+      state.SkipWithError("the log is incomplete");
+      return;
+    }
+    stored += got;
+    state.ResumeTiming();
+  }
+  state.SetBytesProcessed(stored);
+  engine->Shutdown();
+}
+BENCHMARK(BM_DockerLogThroughEngine)
+    ->ArgName("lines")
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_DockerLogApiBaseline(benchmark::State& state) {
+  const int lines = static_cast<int>(state.range(0));
+  const std::string config = ContainerConfig(LogProducer(lines), false);
+  RawDocker docker;
+  int64_t received = 0;
+  for (auto _ : state) {
+    CallTimes times;
+    int64_t got = 0;
+    if (!RunRawContainer(docker, config, false, &times, &got, "?follow=1&stdout=1&stderr=1") ||
+        got != kLogBytes) {
+      std::fprintf(stderr, "raw logs: %lld of %lld bytes\n", static_cast<long long>(got),
+                   static_cast<long long>(kLogBytes));
+      state.SkipWithError("the log is incomplete");
+      return;
+    }
+    received += got;
+  }
+  state.SetBytesProcessed(received);
+}
+BENCHMARK(BM_DockerLogApiBaseline)
+    ->ArgName("lines")
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* host = std::getenv("DOCKER_HOST");
+  if (host == nullptr || *host == '\0') {
+    std::fprintf(stderr,
+                 "docker_bench: DOCKER_HOST is not set. Start a Docker-compatible daemon with the "
+                 "image %s, e.g.\n"
+                 "  eval \"$(tests/docker/podman-service.sh start DIR | tail -1)\"; export "
+                 "DOCKER_HOST\n"
+                 "or run bench/run_docker_benchmarks.sh, which does that.\n",
+                 kImage);
+    return 2;
+  }
+  std::string error;
+  if (!ParseDockerHost(host, &g_daemon, &error)) {
+    std::fprintf(stderr, "docker_bench: %s\n", error.c_str());
+    return 2;
+  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  {
+    RawDocker docker;
+    std::string body;
+    long status = docker.Call("GET", "/images/" + std::string(kImage) + "/json", "", &body);
+    if (status != 200) {
+      std::fprintf(stderr, "docker_bench: %s: GET /images/%s/json gave %ld (%s)\n", host, kImage,
+                   status, status < 0 ? "daemon unreachable" : body.substr(0, 200).c_str());
+      return 1;
+    }
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  curl_global_cleanup();
+  return 0;
+}
