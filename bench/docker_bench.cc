@@ -60,6 +60,11 @@ namespace {
 
 constexpr char kImage[] = "localhost/busybox:latest";
 constexpr int64_t kLogBytes = 20'000'000;
+// A `true` container is over in well under a second. A log follow or an
+// execution still open after this long is counted as hung (Podman 4.3.1 at
+// times never ends the follow of a container that exited within a few ms of
+// its start) and left out of the times.
+constexpr absl::Duration kHungAfter = absl::Seconds(10);
 
 // --- Where the daemon is ------------------------------------------------------
 
@@ -103,10 +108,12 @@ class RawDocker {
   RawDocker(const RawDocker&) = delete;
   RawDocker& operator=(const RawDocker&) = delete;
 
-  // One request; the HTTP status, or -1 if the transfer failed. The body goes
-  // to `on_data` if given, else to `*body` (if not null).
+  // One request; the HTTP status, -1 if the transfer failed, -2 if it took
+  // longer than `timeout`. The body goes to `on_data` if given, else to
+  // `*body` (if not null).
   long Call(const char* method, const std::string& path, const std::string& request_body,
-            std::string* body, DataFn on_data = nullptr) {
+            std::string* body, DataFn on_data = nullptr,
+            absl::Duration timeout = absl::Seconds(120)) {
     curl_easy_reset(curl_);  // Options go, the connection stays.
     std::string url = g_daemon.base_url + "/v1.41" + path;
     curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
@@ -114,6 +121,8 @@ class RawDocker {
       curl_easy_setopt(curl_, CURLOPT_UNIX_SOCKET_PATH, g_daemon.unix_socket.c_str());
     }
     curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS,
+                     static_cast<long>(absl::ToInt64Milliseconds(timeout)));
     curl_slist* headers = nullptr;
     if (std::strcmp(method, "GET") != 0) curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, method);
     if (!request_body.empty()) {
@@ -130,6 +139,7 @@ class RawDocker {
     curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &sink);
     CURLcode rc = curl_easy_perform(curl_);
     curl_slist_free_all(headers);
+    if (rc == CURLE_OPERATION_TIMEDOUT) return -2;
     if (rc != CURLE_OK) return -1;
     long status = 0;
     curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
@@ -168,8 +178,9 @@ class RawDocker {
     return status == 204 || status == 200;
   }
   // Follows the log to its end; the payload bytes (stdout and stderr) read,
-  // or -1. The 8-byte frame headers are parsed to count payload only.
-  int64_t Logs(const std::string& id, const std::string& query) {
+  // -1 on failure, -2 if it had not ended after `timeout`. The 8-byte frame
+  // headers are parsed to count payload only.
+  int64_t Logs(const std::string& id, const std::string& query, absl::Duration timeout) {
     int64_t payload = 0;
     int64_t frame_left = 0;  // Payload bytes left in the current frame.
     unsigned char header[8];
@@ -193,7 +204,8 @@ class RawDocker {
         }
       }
     };
-    long status = Call("GET", "/containers/" + id + "/logs" + query, "", nullptr, demux);
+    long status = Call("GET", "/containers/" + id + "/logs" + query, "", nullptr, demux, timeout);
+    if (status == -2) return -2;
     return status == 200 ? payload : -1;
   }
 
@@ -261,28 +273,40 @@ double MsSince(absl::Time* t) {
   return ms;
 }
 
+enum class Outcome { kOk, kFailed, kHung };
+
 // One container through raw calls: create, start, (follow the log), wait,
-// delete. Returns false on any failure. `log_bytes` gets the payload read.
-bool RunRawContainer(RawDocker& docker, const std::string& config, bool like_executor,
-                     CallTimes* times, int64_t* log_bytes, const std::string& log_query) {
+// delete. `log_bytes` gets the payload read. kHung: the follow had not ended
+// after `follow_limit` (the container is then waited for and deleted all the
+// same, and `times` is left partly filled).
+Outcome RunRawContainer(RawDocker& docker, const std::string& config, bool like_executor,
+                        CallTimes* times, int64_t* log_bytes, const std::string& log_query,
+                        absl::Duration follow_limit = absl::Seconds(120)) {
   static std::atomic<int64_t> counter{0};
   absl::Time t = absl::Now();
   std::string name =
       like_executor ? "docker-bench-" + std::to_string(getpid()) + "-" + std::to_string(++counter)
                     : "";
   std::string id = docker.Create(name, config);
-  if (id.empty()) return false;
+  if (id.empty()) return Outcome::kFailed;
   times->create += MsSince(&t);
   if (!docker.Start(id)) {
     docker.Remove(id, "?force=1");
-    return false;
+    return Outcome::kFailed;
   }
   times->start += MsSince(&t);
   if (!log_query.empty()) {
-    int64_t got = docker.Logs(id, log_query);
+    int64_t got = docker.Logs(id, log_query, follow_limit);
+    if (got == -2) {
+      std::fprintf(stderr, "raw client: the log follow of container %s (exited: wait says %d) "
+                   "had not ended after %s\n", id.substr(0, 12).c_str(), docker.Wait(id),
+                   absl::FormatDuration(follow_limit).c_str());
+      docker.Remove(id, "?force=1");
+      return Outcome::kHung;
+    }
     if (got < 0) {
       docker.Remove(id, "?force=1");
-      return false;
+      return Outcome::kFailed;
     }
     if (log_bytes != nullptr) *log_bytes += got;
     times->logs += MsSince(&t);
@@ -291,7 +315,7 @@ bool RunRawContainer(RawDocker& docker, const std::string& config, bool like_exe
   times->wait += MsSince(&t);
   bool removed = docker.Remove(id, like_executor ? "?force=1&v=1" : "?force=1");
   times->remove += MsSince(&t);
-  return code == 0 && removed;
+  return code == 0 && removed ? Outcome::kOk : Outcome::kFailed;
 }
 
 // --- The engine ---------------------------------------------------------------
@@ -378,16 +402,45 @@ bool Succeeded(const absl::StatusOr<automate::v1::Execution>& done) {
 
 // --- Executions per second ------------------------------------------------------
 
+// Waits for `id` up to kHungAfter. If it is not final by then, counts it as
+// hung, asks the engine to cancel it and reports whether that ended it
+// within 5 s (for the report: does a cancel get a hung attempt out?).
+absl::StatusOr<automate::v1::Execution> WaitOrHung(automate::Engine* engine, const std::string& id,
+                                                  bool* hung, int64_t* cancel_ended) {
+  auto done = engine->Wait(id, absl::Now() + kHungAfter);
+  *hung = !done.ok() && done.status().code() == absl::StatusCode::kDeadlineExceeded;
+  if (*hung) {
+    auto exec = engine->GetExecution(id);
+    std::fprintf(stderr, "execution %s not final after %s (state %s, container %s); cancelling\n",
+                 id.c_str(), absl::FormatDuration(kHungAfter).c_str(),
+                 exec.ok() ? automate::v1::ExecutionState_Name(exec->state()).c_str() : "?",
+                 exec.ok() && exec->attempts_size() > 0 ? exec->attempts(0).external_id().c_str()
+                                                        : "?");
+    engine->Cancel(id).IgnoreError();
+    auto after = engine->Wait(id, absl::Now() + absl::Seconds(5));
+    if (after.ok()) (*cancel_ended)++;
+  }
+  return done;
+}
+
 void BM_DockerExecutionsThroughEngine(benchmark::State& state) {
   const int concurrent = static_cast<int>(state.range(0));
   StateDir dir;
   auto engine = OpenEngine(dir);
-  if (engine == nullptr || !ApplyDockerJob(engine.get(), "noop", {"true"}) ||
-      !Succeeded(RunOne(engine.get(), "noop"))) {  // Warm-up, untimed.
-    state.SkipWithError("engine setup or warm-up execution failed");
+  if (engine == nullptr || !ApplyDockerJob(engine.get(), "noop", {"true"})) {
+    state.SkipWithError("engine setup failed");
     return;
   }
-  int64_t executions = 0, failed = 0;
+  {  // Warm-up, untimed.
+    bool hung = false;
+    int64_t ignored = 0;
+    auto exec = engine->Submit(Request("noop"));
+    if (!exec.ok() || !(WaitOrHung(engine.get(), exec->id(), &hung, &ignored).ok() || hung)) {
+      state.SkipWithError("warm-up execution failed");
+      return;
+    }
+  }
+  int64_t executions = 0, failed = 0, hung_count = 0, cancel_ended = 0;
   double wall_ms = 0, submit_ms = 0, dispatch_ms = 0, attempt_ms = 0, final_ms = 0;
   for (auto _ : state) {
     absl::Time begin = absl::Now();
@@ -401,29 +454,44 @@ void BM_DockerExecutionsThroughEngine(benchmark::State& state) {
       ids.push_back(exec->id());
     }
     absl::Time submitted = absl::Now();
+    bool clean = true;
+    double phases[4] = {0, 0, 0, 0};
     for (const std::string& id : ids) {
-      auto done = engine->Wait(id, absl::Now() + absl::Seconds(120));
+      bool hung = false;
+      auto done = WaitOrHung(engine.get(), id, &hung, &cancel_ended);
       absl::Time returned = absl::Now();
-      if (!Succeeded(done) || done->attempts_size() != 1) {
-        failed++;
+      if (hung) {
+        hung_count++;
+        clean = false;
         continue;
       }
-      if (concurrent == 1) {
-        const auto& attempt = done->attempts(0);
-        submit_ms += absl::ToDoubleMilliseconds(submitted - begin);
-        dispatch_ms += absl::ToDoubleMilliseconds(FromProto(attempt.start_time()) - begin);
-        attempt_ms += absl::ToDoubleMilliseconds(FromProto(attempt.end_time()) -
-                                                 FromProto(attempt.start_time()));
-        final_ms += absl::ToDoubleMilliseconds(returned - FromProto(attempt.end_time()));
+      if (!Succeeded(done) || done->attempts_size() != 1) {
+        failed++;
+        clean = false;
+        continue;
       }
+      const auto& attempt = done->attempts(0);
+      phases[0] += absl::ToDoubleMilliseconds(submitted - begin);
+      phases[1] += absl::ToDoubleMilliseconds(FromProto(attempt.start_time()) - begin);
+      phases[2] += absl::ToDoubleMilliseconds(FromProto(attempt.end_time()) -
+                                              FromProto(attempt.start_time()));
+      phases[3] += absl::ToDoubleMilliseconds(returned - FromProto(attempt.end_time()));
     }
+    if (!clean) continue;  // Its time holds a hang's 10 s: left out.
     wall_ms += absl::ToDoubleMilliseconds(absl::Now() - begin);
+    submit_ms += phases[0];
+    dispatch_ms += phases[1];
+    attempt_ms += phases[2];
+    final_ms += phases[3];
     executions += concurrent;
   }
   state.SetItemsProcessed(executions);
   const double n = static_cast<double>(std::max<int64_t>(1, executions));
   state.counters["ms_per_exec"] = wall_ms / n;
+  state.counters["counted"] = static_cast<double>(executions);
   state.counters["failed"] = static_cast<double>(failed);
+  state.counters["hung"] = static_cast<double>(hung_count);
+  if (hung_count > 0) state.counters["hung_cancel_ended"] = static_cast<double>(cancel_ended);
   if (concurrent == 1) {
     state.counters["submit_ms"] = submit_ms / n;
     state.counters["dispatch_ms"] = dispatch_ms / n;
@@ -455,33 +523,34 @@ void BM_DockerApiBaseline(benchmark::State& state) {
   std::vector<std::unique_ptr<RawDocker>> clients;
   for (int i = 0; i < concurrent; ++i) clients.push_back(std::make_unique<RawDocker>());
   CallTimes warm;
-  if (!RunRawContainer(*clients[0], config, like_executor, &warm, nullptr, log_query)) {
+  if (RunRawContainer(*clients[0], config, like_executor, &warm, nullptr, log_query,
+                      kHungAfter) == Outcome::kFailed) {
     state.SkipWithError("warm-up container failed");
     return;
   }
   int64_t executions = 0;
-  std::atomic<int64_t> failed{0};
+  std::atomic<int64_t> failed{0}, hung{0};
   double wall_ms = 0;
   CallTimes total;
   for (auto _ : state) {
     absl::Time begin = absl::Now();
     std::vector<CallTimes> times(concurrent);
+    std::atomic<bool> clean{true};
+    auto one = [&](int i) {
+      Outcome outcome = RunRawContainer(*clients[i], config, like_executor, &times[i], nullptr,
+                                        log_query, kHungAfter);
+      if (outcome == Outcome::kFailed) failed++;
+      if (outcome == Outcome::kHung) hung++;
+      if (outcome != Outcome::kOk) clean = false;
+    };
     if (concurrent == 1) {
-      if (!RunRawContainer(*clients[0], config, like_executor, &times[0], nullptr, log_query)) {
-        failed++;
-      }
+      one(0);
     } else {
       std::vector<std::thread> threads;
-      for (int i = 0; i < concurrent; ++i) {
-        threads.emplace_back([&, i] {
-          if (!RunRawContainer(*clients[i], config, like_executor, &times[i], nullptr,
-                               log_query)) {
-            failed++;
-          }
-        });
-      }
+      for (int i = 0; i < concurrent; ++i) threads.emplace_back(one, i);
       for (auto& t : threads) t.join();
     }
+    if (!clean) continue;  // Its time holds a hang's 10 s: left out.
     wall_ms += absl::ToDoubleMilliseconds(absl::Now() - begin);
     for (const auto& t : times) total.Add(t);
     executions += concurrent;
@@ -489,7 +558,9 @@ void BM_DockerApiBaseline(benchmark::State& state) {
   state.SetItemsProcessed(executions);
   const double n = static_cast<double>(std::max<int64_t>(1, executions));
   state.counters["ms_per_exec"] = wall_ms / n;
+  state.counters["counted"] = static_cast<double>(executions);
   state.counters["failed"] = static_cast<double>(failed.load());
+  state.counters["hung"] = static_cast<double>(hung.load());
   state.counters["create_ms"] = total.create / n;
   state.counters["start_ms"] = total.start / n;
   if (like_executor) state.counters["logs_ms"] = total.logs / n;
@@ -577,7 +648,8 @@ void BM_DockerLogApiBaseline(benchmark::State& state) {
   for (auto _ : state) {
     CallTimes times;
     int64_t got = 0;
-    if (!RunRawContainer(docker, config, false, &times, &got, "?follow=1&stdout=1&stderr=1") ||
+    if (RunRawContainer(docker, config, false, &times, &got, "?follow=1&stdout=1&stderr=1") !=
+            Outcome::kOk ||
         got != kLogBytes) {
       std::fprintf(stderr, "raw logs: %lld of %lld bytes\n", static_cast<long long>(got),
                    static_cast<long long>(kLogBytes));

@@ -3,7 +3,8 @@
 # only. Idempotent: packages already there are left alone.
 # --tests: also what only the test suites need (promtool from prometheus for
 # /metrics, headless Chromium and chromedriver for the web page, wrk for
-# the HTTP benchmarks).
+# the HTTP benchmarks, Podman's Docker API service with runc and a static
+# busybox for the docker executor).
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
@@ -13,7 +14,7 @@ packages=(
   python3 python3-dev python3-pytest
 )
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(prometheus chromium chromium-driver wrk)
+  packages+=(prometheus chromium chromium-driver wrk podman runc busybox-static)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "api.h"
 #include "auth.h"
+#include "automate/docker_executor.h"
 #include "automate/engine.h"
 #include "automate/execution.h"
 #include "automate/job.h"
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
   std::string max_running = "16", io_threads = "2", blocking_threads = "8";
   std::string max_body = "1Mi", read_timeout = "30s", idle_timeout = "120s", drain = "10s";
   std::string config_file;
+  std::string docker_host, docker_tls_verify, docker_cert_path;
   std::vector<Setting> settings = {
       {"listen", "AUTOMATE_LISTEN", &listen, "HOST:PORT to listen on; port 0 picks a free one"},
       {"state-dir", "AUTOMATE_STATE_DIR", &state_dir, "Where jobs, executions, logs, secrets and tokens live"},
@@ -125,6 +127,9 @@ int main(int argc, char** argv) {
       {"read-timeout", "AUTOMATE_READ_TIMEOUT", &read_timeout, "Time to read one request or write one response"},
       {"idle-timeout", "AUTOMATE_IDLE_TIMEOUT", &idle_timeout, "Idle keep-alive connections are closed after this"},
       {"drain", "AUTOMATE_DRAIN", &drain, "At SIGTERM: how long in-flight requests may take"},
+      {"docker-host", "DOCKER_HOST", &docker_host, "Docker Engine API for docker jobs: unix:///path or tcp://host:port (default unix:///var/run/docker.sock)"},
+      {"docker-tls-verify", "DOCKER_TLS_VERIFY", &docker_tls_verify, "Non-empty: https to a tcp:// docker host, verified with the CA and client certificate in --docker-cert-path"},
+      {"docker-cert-path", "DOCKER_CERT_PATH", &docker_cert_path, "Directory with ca.pem, cert.pem, key.pem (default ~/.docker)"},
   };
 
   // The YAML file is read first; its values become the defaults that the
@@ -294,6 +299,21 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<automate::EngineOptions> engine_options = automate::DefaultEngineOptions(state_dir);
   if (!engine_options.ok()) return Fail(engine_options.status());
+  // The docker executor as the settings say (the YAML file may set them too).
+  automate::DockerExecutorOptions docker;
+  docker.host = docker_host;
+  docker.tls_verify = !docker_tls_verify.empty() && docker_tls_verify != "0" && docker_tls_verify != "false";
+  docker.cert_path = docker_cert_path;
+  docker.engine_tag = std::filesystem::absolute(state_dir, ec).lexically_normal().string();
+  absl::StatusOr<std::unique_ptr<automate::Executor>> docker_executor =
+      automate::MakeDockerExecutor(docker);
+  if (!docker_executor.ok()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--docker-host: ", docker_executor.status().message())));
+  }
+  for (auto& executor : engine_options->executors) {
+    if (executor->name() == "docker") executor = *std::move(docker_executor);
+  }
   engine_options->max_running = max_running_n;
   engine_options->poll_interval = absl::Milliseconds(100);  // CLI clients in local mode
   StateGauges gauges;
