@@ -325,7 +325,24 @@ std::string ReattachJob() {
   while (true) pause();
 }
 
-TEST_F(DockerExecutorTest, EngineKilledMidRunReattachesWithoutLostOrRepeatedLines) {
+class DockerReattachTest : public DockerExecutorTest {
+ protected:
+  // Starts an engine in a child process, lets it store part of the job's
+  // output, SIGKILLs it, waits `downtime`, then reopens the engine here and
+  // checks that the whole output is stored exactly once.
+  void KillAndReattach(absl::Duration downtime);
+};
+
+TEST_F(DockerReattachTest, EngineKilledMidRunReattachesWithoutLostOrRepeatedLines) {
+  KillAndReattach(absl::Milliseconds(500));
+}
+
+TEST_F(DockerReattachTest, ContainerThatEndedWhileNoEngineRanIsReconciled) {
+  // The job prints for about 4 s; the engine is away for longer.
+  KillAndReattach(absl::Seconds(8));
+}
+
+void DockerReattachTest::KillAndReattach(absl::Duration downtime) {
   engine_.reset();  // The child owns the state dir until it dies.
   int out[2];
   ASSERT_EQ(pipe(out), 0);
@@ -364,8 +381,8 @@ TEST_F(DockerExecutorTest, EngineKilledMidRunReattachesWithoutLostOrRepeatedLine
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status));
-  // Some lines are printed while no engine watches.
-  absl::SleepFor(absl::Milliseconds(500));
+  // Lines are printed while no engine watches (all of them, for a long downtime).
+  absl::SleepFor(downtime);
   OpenEngine(24, absl::Seconds(1));
   absl::StatusOr<v1::Execution> done = engine_->Wait(id, absl::Now() + absl::Seconds(60));
   ASSERT_TRUE(done.ok()) << done.status();
