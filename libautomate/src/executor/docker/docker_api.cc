@@ -187,14 +187,22 @@ absl::Status DockerApi::Transport(const absl::Status& status, absl::string_view 
   return absl::Status(status.code(), absl::StrCat("docker: ", what, ": ", status.message()));
 }
 
+absl::StatusOr<HttpResponse> DockerApi::Exchange(const HttpRequest& request, absl::string_view what,
+                                                 std::initializer_list<int> expected) {
+  absl::StatusOr<HttpResponse> response = transport_.Do(request);
+  if (!response.ok()) return Transport(response.status(), what);
+  for (int status : expected) {
+    if (response->status == status) return response;
+  }
+  return Error(*response, what);
+}
+
 absl::StatusOr<std::string> DockerApi::CheckVersion() {
   HttpRequest request;
   request.target = "/version";
-  absl::StatusOr<HttpResponse> response = transport_.Do(request);
-  if (!response.ok()) return Transport(response.status(), "version");
-  if (response->status != 200) return Error(*response, "version");
+  AUTOMATE_ASSIGN_OR_RETURN(HttpResponse response, Exchange(request, "version", {200}));
   rapidjson::Document doc;
-  doc.Parse(response->body.data(), response->body.size());
+  doc.Parse(response.body.data(), response.body.size());
   std::string version = doc.HasParseError() ? "" : GetString(doc, "ApiVersion");
   if (version.empty()) {
     return absl::UnavailableError(
@@ -211,11 +219,8 @@ absl::StatusOr<std::string> DockerApi::CheckVersion() {
 absl::StatusOr<bool> DockerApi::ImageExists(absl::string_view image) {
   HttpRequest request;
   request.target = Path(absl::StrCat("/images/", UrlEncode(image), "/json"));
-  absl::StatusOr<HttpResponse> response = transport_.Do(request);
-  if (!response.ok()) return Transport(response.status(), "inspect image");
-  if (response->status == 200) return true;
-  if (response->status == 404) return false;
-  return Error(*response, "inspect image");
+  AUTOMATE_ASSIGN_OR_RETURN(HttpResponse response, Exchange(request, "inspect image", {200, 404}));
+  return response.status == 200;
 }
 
 absl::Status DockerApi::Pull(absl::string_view image, const std::string& registry_auth,
@@ -289,13 +294,10 @@ absl::StatusOr<std::string> DockerApi::Create(absl::string_view name, const std:
   request.method = "POST";
   request.target = Path(absl::StrCat("/containers/create?name=", UrlEncode(name)));
   request.body = body;
-  absl::StatusOr<HttpResponse> response = transport_.Do(request);
-  if (!response.ok()) return Transport(response.status(), "create container");
-  if (response->status != 201 && response->status != 200) {
-    return Error(*response, "create container");
-  }
+  AUTOMATE_ASSIGN_OR_RETURN(HttpResponse response,
+                            Exchange(request, "create container", {201, 200}));
   rapidjson::Document doc;
-  doc.Parse(response->body.data(), response->body.size());
+  doc.Parse(response.body.data(), response.body.size());
   std::string id = doc.HasParseError() ? "" : GetString(doc, "Id");
   if (id.empty()) {
     return absl::UnavailableError("docker: create container: the answer has no Id");
@@ -307,12 +309,8 @@ absl::Status DockerApi::Start(absl::string_view id) {
   HttpRequest request;
   request.method = "POST";
   request.target = Path(absl::StrCat("/containers/", UrlEncode(id), "/start"));
-  absl::StatusOr<HttpResponse> response = transport_.Do(request);
-  if (!response.ok()) return Transport(response.status(), "start container");
-  if (response->status == 204 || response->status == 304 || response->status == 200) {
-    return absl::OkStatus();
-  }
-  return Error(*response, "start container");
+  // 304: running already.
+  return Exchange(request, "start container", {204, 304, 200}).status();
 }
 
 absl::Status DockerApi::Logs(absl::string_view id, bool follow, int64_t since_seconds,
@@ -362,11 +360,9 @@ absl::StatusOr<int> DockerApi::Wait(absl::string_view id, StreamCancel* cancel) 
 absl::StatusOr<ContainerState> DockerApi::Inspect(absl::string_view id) {
   HttpRequest request;
   request.target = Path(absl::StrCat("/containers/", UrlEncode(id), "/json"));
-  absl::StatusOr<HttpResponse> response = transport_.Do(request);
-  if (!response.ok()) return Transport(response.status(), "inspect container");
-  if (response->status != 200) return Error(*response, "inspect container");
+  AUTOMATE_ASSIGN_OR_RETURN(HttpResponse response, Exchange(request, "inspect container", {200}));
   rapidjson::Document doc;
-  doc.Parse(response->body.data(), response->body.size());
+  doc.Parse(response.body.data(), response.body.size());
   if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("State") ||
       !doc["State"].IsObject()) {
     return absl::UnavailableError("docker: inspect container: the answer has no State");
@@ -390,26 +386,16 @@ absl::Status DockerApi::Stop(absl::string_view id, absl::Duration grace) {
   const int64_t seconds = absl::ToInt64Seconds(absl::Ceil(grace, absl::Seconds(1)));
   request.target = Path(absl::StrCat("/containers/", UrlEncode(id), "/stop?t=", seconds));
   request.timeout = absl::Seconds(seconds) + timeout_;
-  absl::StatusOr<HttpResponse> response = transport_.Do(request);
-  if (!response.ok()) return Transport(response.status(), "stop container");
-  if (response->status == 204 || response->status == 304 || response->status == 404) {
-    return absl::OkStatus();
-  }
-  return Error(*response, "stop container");
+  // 304: not running; 404: gone.
+  return Exchange(request, "stop container", {204, 304, 404}).status();
 }
 
 absl::Status DockerApi::Remove(absl::string_view id) {
   HttpRequest request;
   request.method = "DELETE";
   request.target = Path(absl::StrCat("/containers/", UrlEncode(id), "?force=1&v=1"));
-  absl::StatusOr<HttpResponse> response = transport_.Do(request);
-  if (!response.ok()) return Transport(response.status(), "remove container");
   // 404: gone already; 409: a removal is already in progress.
-  if (response->status == 204 || response->status == 200 || response->status == 404 ||
-      response->status == 409) {
-    return absl::OkStatus();
-  }
-  return Error(*response, "remove container");
+  return Exchange(request, "remove container", {204, 200, 404, 409}).status();
 }
 
 absl::StatusOr<std::vector<ContainerSummary>> DockerApi::List(absl::string_view label,
@@ -427,11 +413,9 @@ absl::StatusOr<std::vector<ContainerSummary>> DockerApi::List(absl::string_view 
   HttpRequest request;
   request.target = Path(absl::StrCat("/containers/json?all=1&filters=", UrlEncode(filters.GetString())));
   request.timeout = timeout;
-  absl::StatusOr<HttpResponse> response = transport_.Do(request);
-  if (!response.ok()) return Transport(response.status(), "list containers");
-  if (response->status != 200) return Error(*response, "list containers");
+  AUTOMATE_ASSIGN_OR_RETURN(HttpResponse response, Exchange(request, "list containers", {200}));
   rapidjson::Document doc;
-  doc.Parse(response->body.data(), response->body.size());
+  doc.Parse(response.body.data(), response.body.size());
   if (doc.HasParseError() || !doc.IsArray()) {
     return absl::UnavailableError("docker: list containers: the answer is not a JSON array");
   }

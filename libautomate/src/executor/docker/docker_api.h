@@ -14,6 +14,7 @@
 #define AUTOMATE_EXECUTOR_DOCKER_DOCKER_API_H_
 
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -103,6 +104,10 @@ class DockerApi {
 
  private:
   std::string Path(absl::string_view path) const;
+  // Sends `request`; the answer if its status is one of `expected`, else the
+  // daemon's error (see Error()).
+  absl::StatusOr<HttpResponse> Exchange(const HttpRequest& request, absl::string_view what,
+                                        std::initializer_list<int> expected);
   // A non-2xx answer as a Status; `what` names the call ("create container").
   absl::Status Error(const HttpResponse& response, absl::string_view what) const;
   absl::Status Transport(const absl::Status& status, absl::string_view what) const;
