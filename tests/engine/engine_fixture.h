@@ -46,7 +46,7 @@ class EngineTest : public ::testing::Test {
     auto exec = engine_->Submit(request);
     EXPECT_TRUE(exec.ok()) << exec.status();
     if (!exec.ok()) return {};
-    auto done = engine_->Wait(exec->id(), absl::Now() + absl::Seconds(60));
+    auto done = engine_->Wait(exec->id(), absl::Now() + absl::Seconds(300));
     EXPECT_TRUE(done.ok()) << done.status();
     return done.ok() ? *done : automate::v1::Execution();
   }

@@ -157,6 +157,11 @@ TEST(LogStreamDecoderTest, TimestampParsing) {
   EXPECT_FALSE(ParseDockerTimestamp("hello", &t));
   EXPECT_FALSE(ParseDockerTimestamp("2026-11-28 13:16:27Z", &t));
   EXPECT_FALSE(ParseDockerTimestamp("2026-11-28T13:16:27.123456789", &t));
+  EXPECT_FALSE(ParseDockerTimestamp("2026-02-30T13:16:27Z", &t));
+  EXPECT_FALSE(ParseDockerTimestamp("2026-11-28T13:16:27.Z", &t));
+  EXPECT_FALSE(ParseDockerTimestamp("2026-11-28T13:16:27Zjunk", &t));
+  ASSERT_TRUE(ParseDockerTimestamp("2026-11-28T13:16:27.5-02:30", &t));
+  EXPECT_EQ(t, absl::FromUnixSeconds(1795871787 + 2 * 3600 + 30 * 60) + absl::Milliseconds(500));
 }
 
 TEST(DockerHostTest, UnixTcpAndTls) {

@@ -327,36 +327,6 @@ absl::Status DockerApi::Logs(absl::string_view id, bool follow, int64_t since_se
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> DockerApi::Wait(absl::string_view id, StreamCancel* cancel) {
-  HttpRequest request;
-  request.method = "POST";
-  request.target = Path(absl::StrCat("/containers/", UrlEncode(id), "/wait"));
-  request.stall_timeout = absl::InfiniteDuration();
-  std::string body;
-  absl::StatusOr<HttpResponse> response = transport_.Stream(
-      request, nullptr,
-      [&](absl::string_view data) {
-        body.append(data.data(), data.size());
-        return body.size() < (1 << 20);
-      },
-      cancel);
-  if (!response.ok()) return Transport(response.status(), "wait for container");
-  if (response->status != 200) return Error(*response, "wait for container");
-  rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("StatusCode") ||
-      !doc["StatusCode"].IsInt64()) {
-    return absl::UnavailableError("docker: wait for container: the answer has no StatusCode");
-  }
-  if (doc.HasMember("Error") && doc["Error"].IsObject()) {
-    std::string message = GetString(doc["Error"], "Message");
-    if (!message.empty()) {
-      return absl::UnavailableError(absl::StrCat("docker: wait for container: ", message));
-    }
-  }
-  return static_cast<int>(doc["StatusCode"].GetInt64());
-}
-
 absl::StatusOr<ContainerState> DockerApi::Inspect(absl::string_view id) {
   HttpRequest request;
   request.target = Path(absl::StrCat("/containers/", UrlEncode(id), "/json"));

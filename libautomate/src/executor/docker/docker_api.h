@@ -86,9 +86,6 @@ class DockerApi {
   // the log does. `since` is whole seconds (every daemon takes those).
   absl::Status Logs(absl::string_view id, bool follow, int64_t since_seconds,
                     const std::function<bool(absl::string_view)>& on_data, StreamCancel* cancel);
-  // POST /containers/{id}/wait: blocks until the container is not running;
-  // its exit code.
-  absl::StatusOr<int> Wait(absl::string_view id, StreamCancel* cancel);
   // GET /containers/{id}/json.
   absl::StatusOr<ContainerState> Inspect(absl::string_view id);
   // POST /containers/{id}/stop?t=: SIGTERM (or the image's stop signal), then

@@ -16,10 +16,12 @@ namespace {
 // Transport failures while observing a container are retried this often
 // before the attempt is given up as lost (the daemon restarting, say).
 constexpr int kMaxReconnects = 8;
-// How often the log is read while the container runs: soon after output,
-// less often while it is quiet.
-constexpr absl::Duration kMinPollInterval = absl::Milliseconds(100);
-constexpr absl::Duration kMaxPollInterval = absl::Seconds(1);
+// How often the container's state and log are read while it runs: soon
+// after output, less often while it is quiet. (Not the blocking
+// POST /containers/{id}/wait: Podman 4.3 answers it by polling in a busy
+// loop, a CPU core per waiting call.)
+constexpr absl::Duration kMinPollInterval = absl::Milliseconds(50);
+constexpr absl::Duration kMaxPollInterval = absl::Milliseconds(500);
 // Output handed to the log in one write, at most.
 constexpr size_t kMaxBatchBytes = 64 * 1024;
 // Pull status lines kept in the execution log; the rest is counted.
@@ -108,8 +110,8 @@ void DockerAttempt::Run() {
   }
   AttemptOutcome outcome;
   if (status.ok()) {
-    absl::StatusOr<int> code = Observe();
-    outcome = code.ok() ? Finish(*code) : AttemptOutcome::Error(Redact(code.status()));
+    absl::StatusOr<ContainerState> ended = Observe();
+    outcome = ended.ok() ? Finish(*ended) : AttemptOutcome::Error(Redact(ended.status()));
   } else {
     outcome = AttemptOutcome::Error(Redact(status));
   }
@@ -241,48 +243,27 @@ absl::Status DockerAttempt::ReadNewOutput(int64_t* emitted) {
   return decode_error.ok() ? status : decode_error;
 }
 
-void DockerAttempt::WaitForExit() {
-  absl::StatusOr<int> code;
-  for (int failures = 0; !abandoned(); ++failures) {
-    code = api_->Wait(config_.container, &stream_cancel_);
-    if (code.ok() || code.status().code() != absl::StatusCode::kUnavailable ||
-        failures >= kMaxReconnects) {
-      break;
-    }
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&abandoned_), absl::Seconds(1));
-  }
-  if (abandoned()) code = absl::UnavailableError("engine shut down while the container ran");
-  absl::MutexLock lock(&mu_);
-  exit_code_ = std::move(code);
-  exited_ = true;
-}
-
-bool DockerAttempt::ExitedOrAbandoned() const { return exited_ || abandoned_; }
-
-absl::StatusOr<int> DockerAttempt::Observe() {
-  std::thread waiter([this] { WaitForExit(); });
-  absl::Status status;
+absl::StatusOr<ContainerState> DockerAttempt::Observe() {
   absl::Duration interval = kMinPollInterval;
   int failures = 0;
   while (true) {
-    bool last;
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(this, &DockerAttempt::ExitedOrAbandoned), interval);
-      if (abandoned_) {
-        status = absl::UnavailableError("engine shut down while the container ran");
-        break;
-      }
-      last = exited_;  // The log is complete once the container has ended.
+      mu_.AwaitWithTimeout(absl::Condition(&abandoned_), interval);
+      if (abandoned_) return absl::UnavailableError("engine shut down while the container ran");
     }
+    // State first: once it says the container ended, the read after it is
+    // the whole log.
+    absl::StatusOr<ContainerState> state = api_->Inspect(config_.container);
     int64_t emitted = 0;
     const absl::Time read_start = absl::Now();
-    status = ReadNewOutput(&emitted);
+    absl::Status status = state.status();
+    if (status.ok()) status = ReadNewOutput(&emitted);
     if (status.ok()) {
       failures = 0;
-      if (last) break;
-      interval = emitted > 0 ? kMinPollInterval : std::min(interval * 2, kMaxPollInterval);
+      if (!state->running && state->status != "created") return state;
+      interval = emitted > 0 ? kMinPollInterval
+                             : std::min(interval * 3 / 2, kMaxPollInterval);
       // The daemon reads its whole log file for each request: on a long log
       // reading takes long, and the reads must leave the daemon time to run
       // the container (at most a third of it goes to reading).
@@ -290,29 +271,22 @@ absl::StatusOr<int> DockerAttempt::Observe() {
       continue;
     }
     if (status.code() == absl::StatusCode::kNotFound) {
-      status = absl::UnavailableError(
+      return absl::UnavailableError(
           absl::StrCat("docker: container ", config_.container, " was removed while it ran"));
-      break;
     }
-    if (status.code() != absl::StatusCode::kUnavailable || ++failures > kMaxReconnects) break;
+    if (status.code() != absl::StatusCode::kUnavailable || ++failures > kMaxReconnects) {
+      return status;
+    }
     interval = std::min(absl::Milliseconds(100) * (1 << failures), absl::Seconds(5));
   }
-  if (!status.ok()) stream_cancel_.Cancel();  // Ends the waiter's call.
-  waiter.join();
-  absl::MutexLock lock(&mu_);
-  if (!status.ok()) return status;
-  return exit_code_;
 }
 
-AttemptOutcome DockerAttempt::Finish(int code) {
+AttemptOutcome DockerAttempt::Finish(const ContainerState& ended) {
+  const int code = ended.exit_code;
   AttemptOutcome outcome = AttemptOutcome::Exited(code);
+  outcome.oom_killed = ended.oom_killed;
   outcome.details["container"] = config_.container;
   const bool stopped = stop_requested();
-  // 137 is SIGKILL: the kernel's OOM killer, or the end of a grace period.
-  if (code == 137) {
-    absl::StatusOr<ContainerState> state = api_->Inspect(config_.container);
-    if (state.ok()) outcome.oom_killed = state->oom_killed;
-  }
   if (config_.spec.keep_failed_containers() && code != 0 && !stopped) {
     System(absl::StrCat("automate: kept container ", config_.container,
                         " for inspection (keep_failed_containers)"));

@@ -59,17 +59,15 @@ class DockerAttempt {
   absl::Status CreateAndStart();
   absl::StatusOr<std::string> CreateWithPull();
   absl::Status Pull();
-  // Reads the log as the container runs and once more after it ended (see
-  // below); its exit code. A thread of its own waits for the exit.
-  absl::StatusOr<int> Observe();
-  void WaitForExit() ABSL_LOCKS_EXCLUDED(mu_);
-  bool ExitedOrAbandoned() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads the container's state and its log while it runs, and the log once
+  // more when it has ended; its final state.
+  absl::StatusOr<ContainerState> Observe();
   // One plain (not follow) read of the log from poll_since_ on; emits what
   // is new. Podman 4.3's follow stream drops and garbles records under load,
   // so the log is read in whole pieces instead: exact, whatever the daemon.
   absl::Status ReadNewOutput(int64_t* emitted);
-  // Wait, OOM check, remove (unless kept).
-  AttemptOutcome Finish(int exit_code);
+  // The outcome; removes the container (unless kept).
+  AttemptOutcome Finish(const ContainerState& ended);
   void StartStopperLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool abandoned() const ABSL_LOCKS_EXCLUDED(mu_);
   bool stop_requested() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -92,8 +90,6 @@ class DockerAttempt {
   StreamPositions poll_seen_;
 
   mutable absl::Mutex mu_;
-  bool exited_ ABSL_GUARDED_BY(mu_) = false;
-  absl::StatusOr<int> exit_code_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool abandoned_ ABSL_GUARDED_BY(mu_) = false;

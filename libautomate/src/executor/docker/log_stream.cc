@@ -4,6 +4,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
 
 namespace automate::internal {
 namespace {
@@ -16,12 +17,71 @@ constexpr size_t kMaxTimestampBytes = 40;
 
 }  // namespace
 
+namespace {
+
+// Reads exactly `n` digits at `*pos`; false if they are not all digits.
+bool Digits(absl::string_view text, size_t* pos, size_t n, int* out) {
+  if (*pos + n > text.size()) return false;
+  int value = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = text[*pos + i];
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  *pos += n;
+  *out = value;
+  return true;
+}
+
+}  // namespace
+
+// By hand rather than absl::ParseTime: a log has one timestamp per record,
+// millions of them, and the generic parser costs microseconds each.
 bool ParseDockerTimestamp(absl::string_view text, absl::Time* out) {
-  if (text.size() < 20 || text.size() > kMaxTimestampBytes || text[4] != '-' || text[10] != 'T') {
+  if (text.size() < 20 || text.size() > kMaxTimestampBytes) return false;
+  size_t pos = 0;
+  int year, month, day, hour, minute, second;
+  auto expect = [&](char c) { return pos < text.size() && text[pos++] == c; };
+  if (!Digits(text, &pos, 4, &year) || !expect('-') || !Digits(text, &pos, 2, &month) ||
+      !expect('-') || !Digits(text, &pos, 2, &day) || !expect('T') ||
+      !Digits(text, &pos, 2, &hour) || !expect(':') || !Digits(text, &pos, 2, &minute) ||
+      !expect(':') || !Digits(text, &pos, 2, &second)) {
     return false;
   }
-  std::string error;
-  return absl::ParseTime("%Y-%m-%dT%H:%M:%E*S%Ez", text, out, &error);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+    return false;
+  }
+  int64_t nanos = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    int digits = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      if (digits < 9) {
+        nanos = nanos * 10 + (text[pos] - '0');
+        ++digits;
+      }
+      ++pos;
+    }
+    if (digits == 0) return false;
+    for (; digits < 9; ++digits) nanos *= 10;
+  }
+  int offset_seconds = 0;
+  if (pos < text.size() && text[pos] == 'Z') {
+    ++pos;
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    const int sign = text[pos++] == '-' ? -1 : 1;
+    int oh, om;
+    if (!Digits(text, &pos, 2, &oh) || !expect(':') || !Digits(text, &pos, 2, &om)) return false;
+    offset_seconds = sign * (oh * 3600 + om * 60);
+  } else {
+    return false;
+  }
+  if (pos != text.size()) return false;
+  const absl::CivilSecond civil(year, month, day, hour, minute, second);
+  if (civil.month() != month || civil.day() != day) return false;  // 2026-02-30
+  *out = absl::FromCivil(civil, absl::UTCTimeZone()) + absl::Nanoseconds(nanos) -
+         absl::Seconds(offset_seconds);
+  return true;
 }
 
 namespace {
@@ -117,9 +177,17 @@ void LogStreamDecoder::Frame(v1::LogStream stream, absl::string_view payload) {
   while (pos < payload.size()) {
     absl::Time time = absl::InfinitePast();
     size_t space = payload.find(' ', pos);
-    if (space != absl::string_view::npos && space - pos <= kMaxTimestampBytes &&
-        ParseDockerTimestamp(payload.substr(pos, space - pos), &time)) {
-      pos = space + 1;
+    if (space != absl::string_view::npos && space - pos <= kMaxTimestampBytes) {
+      // Podman repeats one whole-second timestamp for many records.
+      const absl::string_view text = payload.substr(pos, space - pos);
+      if (text == last_timestamp_text_) {
+        time = last_timestamp_;
+        pos = space + 1;
+      } else if (ParseDockerTimestamp(text, &time)) {
+        last_timestamp_text_.assign(text.data(), text.size());
+        last_timestamp_ = time;
+        pos = space + 1;
+      }
     }
     size_t newline = payload.find('\n', pos);
     size_t end = newline == absl::string_view::npos ? payload.size() : newline + 1;

@@ -79,6 +79,8 @@ class LogStreamDecoder {
   const StreamPositions resume_;
   const Emit emit_;
   std::string buffer_;  // An incomplete frame.
+  std::string last_timestamp_text_;
+  absl::Time last_timestamp_;
   int64_t last_second_ = -1;
   StreamPositions at_last_second_;
   int64_t emitted_bytes_ = 0;
