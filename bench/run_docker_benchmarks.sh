@@ -98,74 +98,114 @@ for line in open(sys.argv[2]):
             loop[key.strip()] = float(value.split()[0])
         except (ValueError, IndexError):
             pass
-runs = defaultdict(list)  # run_name -> the repetitions' entries
+runs = defaultdict(list)  # run name -> its repetitions
+errors = []
 for b in doc["benchmarks"]:
-    if b.get("run_type", "iteration") == "iteration" and "error_occurred" not in b:
-        runs[b["run_name"]].append(b)
+    if b.get("run_type", "iteration") != "iteration":
+        continue
+    if b.get("error_occurred"):
+        errors.append(f"{b['run_name']}: {b.get('error_message', '')}")
+        continue
+    runs[b["run_name"]].append(b)
+for e in errors:
+    print("ERROR in", e)
 def find(prefix):
-    for name, entries in runs.items():
-        if name.startswith(prefix):
-            return entries
-    return []
+    return [e for name, entries in runs.items() if name.startswith(prefix) for e in entries]
 def mean(prefix, key):
-    values = [e[key] for e in find(prefix) if key in e]
-    return sum(values) / len(values) if values else None
-def spread(prefix, key, scale=1.0, fmt="{:.0f}"):
-    values = sorted(e[key] * scale for e in find(prefix) if key in e)
-    if len(values) < 2:
-        return ""
-    return " (runs " + "-".join(fmt.format(v) for v in (values[0], values[-1])) + ")"
+    """Mean over repetitions, weighted by the executions counted in each."""
+    entries = [e for e in find(prefix) if key in e]
+    weights = [e.get("counted", 1) for e in entries]
+    if not entries or sum(weights) == 0:
+        return None
+    return sum(e[key] * w for e, w in zip(entries, weights)) / sum(weights)
+def total(prefix, key):
+    return sum(e.get(key, 0) for e in find(prefix))
+def spread(prefix, key, scale=1.0):
+    values = sorted(e[key] * scale for e in find(prefix) if key in e and e.get("counted", 1) > 0)
+    return f" (runs {values[0]:.0f}-{values[-1]:.0f})" if len(values) > 1 else ""
+def pct(a, b):
+    return (a - b) / b * 100
 
-eng = mean("BM_DockerExecutionsThroughEngine/concurrent:1/", "ms_per_exec")
-api = mean("BM_DockerApiBaseline/concurrent:1/calls:0/", "ms_per_exec")
-same = mean("BM_DockerApiBaseline/concurrent:1/calls:1/", "ms_per_exec")
+E1 = "BM_DockerExecutionsThroughEngine/concurrent:1/"
+E4 = "BM_DockerExecutionsThroughEngine/concurrent:4/"
+A0 = "BM_DockerApiBaseline/concurrent:1/log_read:0/"
+A1 = "BM_DockerApiBaseline/concurrent:1/log_read:1/"
+A4 = "BM_DockerApiBaseline/concurrent:4/"
+eng, api, api_log = mean(E1, "ms_per_exec"), mean(A0, "ms_per_exec"), mean(A1, "ms_per_exec")
 if eng is None or api is None:
     print("missing results: see the benchmark output above")
     sys.exit(1)
-def pct(a, b):
-    return (a - b) / b * 100
-print(f"per execution, one at a time (`true`, network none; mean of {len(find('BM_DockerApiBaseline/concurrent:1/calls:0/'))} runs):")
-print(f"  automate (submit -> final, durable)     {eng:7.1f} ms{spread('BM_DockerExecutionsThroughEngine/concurrent:1/', 'ms_per_exec')}")
-print(f"  raw API create/start/wait/delete        {api:7.1f} ms{spread('BM_DockerApiBaseline/concurrent:1/calls:0/', 'ms_per_exec')}")
-if same is not None:
-    print(f"  raw API, the executor's calls (+ logs)  {same:7.1f} ms{spread('BM_DockerApiBaseline/concurrent:1/calls:1/', 'ms_per_exec')}")
+print(f"per execution of `true` (network none), one at a time, separate benchmarks; mean of {int(total(E1, 'counted'))} "
+      f"through automate, {int(total(A0, 'counted'))} raw:")
+print(f"  automate, submit -> final (durable)        {eng:7.1f} ms{spread(E1, 'ms_per_exec')}")
+print(f"  raw API create/start/wait/delete           {api:7.1f} ms{spread(A0, 'ms_per_exec')}")
+if api_log is not None:
+    print(f"  raw API, the same + one log read           {api_log:7.1f} ms{spread(A1, 'ms_per_exec')}")
 if "podman_run_true_mean" in loop:
-    print(f"  podman run --rm, shell loop             {loop['podman_run_true_mean']:7.1f} ms")
+    print(f"  podman run --rm, shell loop                {loop['podman_run_true_mean']:7.1f} ms")
 if "api_create_start_wait_delete_mean" in loop:
-    print(f"  curl create/start/wait/delete loop      {loop['api_create_start_wait_delete_mean']:7.1f} ms")
+    print(f"  curl create/start/wait/delete, shell loop  {loop['api_create_start_wait_delete_mean']:7.1f} ms")
 over = pct(eng, api)
-print(f"overhead vs the raw API: {eng - api:+.1f} ms = {over:+.1f}%  (goal < 10%: {'MET' if over < 10 else 'NOT MET'})")
-if same is not None:
-    print(f"overhead vs the same calls made raw: {eng - same:+.1f} ms = {pct(eng, same):+.1f}%")
+print(f"overhead vs the raw API: {eng - api:+.1f} ms = {over:+.1f}%  "
+      f"(goal < 10%: {'MET' if over < 10 else 'NOT MET'})")
+if api_log is not None:
+    print(f"overhead vs the raw API with a log read: {eng - api_log:+.1f} ms = {pct(eng, api_log):+.1f}%")
 if "podman_run_true_mean" in loop:
-    print(f"vs podman run --rm: {pct(eng, loop['podman_run_true_mean']):+.1f}%")
-
+    print(f"vs podman run --rm: {eng - loop['podman_run_true_mean']:+.1f} ms = "
+          f"{pct(eng, loop['podman_run_true_mean']):+.1f}%")
+P = "BM_DockerOverheadInterleaved/"
+pe, pr, pp = mean(P, "engine_ms"), mean(P, "raw_ms"), mean(P, "pattern_ms")
+if pe and pr:
+    diffs = ", ".join(f"{e['diff_p50_ms']:+.1f}" for e in find(P))
+    po = pct(pe, pr)
+    print(f"interleaved, {int(total(P, 'counted'))} rounds of (automate, raw create/start/wait/delete, "
+          f"raw with the executor's calls) back to back:")
+    print(f"  automate {pe:.1f} ms, raw {pr:.1f} ms: overhead {pe - pr:+.1f} ms = {po:+.1f}%  "
+          f"(goal < 10%: {'MET' if po < 10 else 'NOT MET'}); median of the differences, per run: {diffs} ms")
+    n = total(P, "counted")
+    if n > 1:
+        d_mean = sum(e["diff_mean_ms"] * e["counted"] for e in find(P)) / n
+        var = (sum(e["diff_sumsq_ms2"] for e in find(P)) - n * d_mean ** 2) / (n - 1)
+        half = 1.96 * (max(var, 0) / n) ** 0.5
+        print(f"  engine - raw over all {int(n)} rounds: {d_mean:+.1f} ms, 95% interval "
+              f"{d_mean - half:+.1f} to {d_mean + half:+.1f} ms = {pct(pr + d_mean - half, pr):+.1f}% "
+              f"to {pct(pr + d_mean + half, pr):+.1f}% of raw")
+    if pp:
+        print(f"  raw with the executor's calls {pp:.1f} ms: the calls cost {pct(pp, pr):+.1f}% over the "
+              f"minimal ones; automate's own code {pct(pe, pp):+.1f}% over them")
+    print("  p50s (ms): automate " + ", ".join(f"{e['engine_p50_ms']:.0f}" for e in find(P)) +
+          "; raw " + ", ".join(f"{e['raw_p50_ms']:.0f}" for e in find(P)) +
+          "; executor's calls " + ", ".join(f"{e['pattern_p50_ms']:.0f}" for e in find(P)))
+hung = total(E1, "hung") + total(E4, "hung") + total(P, "hung")
+if hung:
+    print(f"HUNG executions (not final after 10 s, left out above): {int(hung)}; "
+          f"of them ended by a cancel: {int(total(E1, 'hung_cancel_ended') + total(E4, 'hung_cancel_ended'))}")
 phases = ["submit_ms", "dispatch_ms", "attempt_ms", "final_ms"]
-values = [mean("BM_DockerExecutionsThroughEngine/concurrent:1/", k) for k in phases]
+values = [mean(E1, k) for k in phases]
 if all(v is not None for v in values):
-    print("automate, where the time goes (ms): " + ", ".join(f"{k[:-3]} {v:.1f}" for k, v in zip(phases, values)))
-for calls in (0, 1):
-    keys = ["create_ms", "start_ms", "logs_ms", "wait_ms", "delete_ms"]
-    vals = [(k, mean(f"BM_DockerApiBaseline/concurrent:1/calls:{calls}/", k)) for k in keys]
-    print(f"raw API calls:{calls}, per call (ms): " +
-          ", ".join(f"{k[:-3]} {v:.1f}" for k, v in vals if v is not None))
-
-e4 = mean("BM_DockerExecutionsThroughEngine/concurrent:4/", "items_per_second")
-a4 = mean("BM_DockerApiBaseline/concurrent:4/", "items_per_second")
-e1 = mean("BM_DockerExecutionsThroughEngine/concurrent:1/", "items_per_second")
-a1 = mean("BM_DockerApiBaseline/concurrent:1/calls:0/", "items_per_second")
-print(f"executions/s, 1 at a time: automate {e1:.2f}, raw API {a1:.2f}")
+    print("automate, where the time goes (ms): " +
+          ", ".join(f"{k[:-3]} {v:.1f}" for k, v in zip(phases, values)))
+for label, prefix in (("raw API", A0), ("raw API + log read", A1)):
+    vals = [(k[:-3], mean(prefix, k)) for k in ("create_ms", "start_ms", "wait_ms", "logs_ms", "delete_ms")]
+    print(f"{label}, per call (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in vals if v is not None))
+e4, a4 = mean(E4, "ms_per_exec"), mean(A4, "ms_per_exec")
+print(f"executions/s, 1 at a time: automate {1000 / eng:.2f}, raw API {1000 / api:.2f}")
 if e4 and a4:
-    print(f"executions/s, 4 at a time: automate {e4:.2f}, raw API {a4:.2f} ({e4 / a4:.0%} of raw)")
+    print(f"executions/s, 4 at a time: automate {1000 / e4:.2f}, raw API {1000 / a4:.2f} "
+          f"({a4 / e4:.0%} of raw)")
 if "podman_run_true_per_s" in loop:
-    print(f"podman run --rm loop: {loop['podman_run_true_per_s']:.2f}/s")
-
-for lines, what in ((0, "20 MB, no newlines (tr)"), (1, "20 MB of 100-byte lines")):
+    print(f"podman run --rm, shell loop: {loop['podman_run_true_per_s']:.2f}/s")
+for lines, what in ((0, "20 MB, no newline (tr)  "), (1, "20 MB of 100-byte lines ")):
     el = mean(f"BM_DockerLogThroughEngine/lines:{lines}/", "bytes_per_second")
-    al = mean(f"BM_DockerLogApiBaseline/lines:{lines}/", "bytes_per_second")
-    if el and al:
-        print(f"log {what}: automate {el / 1e6:.1f} MB/s stored, raw API follow {al / 1e6:.1f} MB/s "
-              f"({el / al:.0%} of raw)")
+    follow = mean(f"BM_DockerLogApiBaseline/lines:{lines}/read:0/", "bytes_per_second")
+    after = mean(f"BM_DockerLogApiBaseline/lines:{lines}/read:1/", "bytes_per_second")
+    lost = total(f"BM_DockerLogApiBaseline/lines:{lines}/read:0/", "lost_bytes")
+    written = sum(e["iterations"] for e in find(f"BM_DockerLogApiBaseline/lines:{lines}/read:0/")) * 20
+    if el and follow and after:
+        print(f"log {what}: automate {el / 1e6:5.1f} MB/s stored; raw follow {follow / 1e6:5.1f} MB/s received"
+              f"{f' (LOST {lost / 1e6:.1f} MB of {written} MB)' if lost else ''}; "
+              f"raw read after exit {after / 1e6:5.1f} MB/s; automate = {el / after:.0%} of the "
+              f"complete raw read")
 if "podman_run_output_throughput" in loop:
     print(f"podman run, 20 MB (tr) to /dev/null: {loop['podman_run_output_throughput']:.1f} MB/s; "
           f"curl logs?follow loop: {loop.get('api_logs_follow_throughput', float('nan')):.1f} MB/s")

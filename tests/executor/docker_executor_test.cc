@@ -175,7 +175,7 @@ TEST_F(DockerExecutorTest, CancelSendsSigtermThenRemoves) {
   absl::StatusOr<v1::Execution> done = engine_->Wait(exec->id(), absl::Now() + absl::Seconds(30));
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), v1::CANCELLED);
-  EXPECT_THAT(Stream(exec->id(), v1::STDOUT), HasSubstr("got TERM\n"));
+  EXPECT_THAT(Stream(exec->id(), v1::STDOUT), HasSubstr("got TERM\n")) << ReadLog(exec->id()) << done->DebugString();
   EXPECT_TRUE(ContainersOf(exec->id()).empty());
 }
 

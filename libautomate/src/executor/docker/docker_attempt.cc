@@ -22,6 +22,9 @@ constexpr int kMaxReconnects = 8;
 // loop, a CPU core per waiting call.)
 constexpr absl::Duration kMinPollInterval = absl::Milliseconds(50);
 constexpr absl::Duration kMaxPollInterval = absl::Milliseconds(500);
+// After a read that brought this much, the next one waits longer.
+constexpr int64_t kBulkBytes = 1 << 20;
+constexpr absl::Duration kBulkPollInterval = absl::Seconds(1);
 // Output handed to the log in one write, at most.
 constexpr size_t kMaxBatchBytes = 64 * 1024;
 // Pull status lines kept in the execution log; the rest is counted.
@@ -244,30 +247,46 @@ absl::Status DockerAttempt::ReadNewOutput(int64_t* emitted) {
 }
 
 absl::StatusOr<ContainerState> DockerAttempt::Observe() {
-  absl::Duration interval = kMinPollInterval;
+  // Two schedules: the container's state (cheap) is asked often, so that its
+  // end is seen soon; the log (costly on a long log: the daemon parses its
+  // whole file each time) is read soon after output, less often when quiet,
+  // rarely while output pours, and once more when the container has ended.
+  absl::Duration state_interval = kMinPollInterval;
+  absl::Duration read_interval = kMinPollInterval;
+  absl::Time next_read = absl::Now() + read_interval;
   int failures = 0;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&abandoned_), interval);
+      mu_.AwaitWithTimeout(absl::Condition(&abandoned_),
+                           std::min(state_interval, std::max(absl::ZeroDuration(),
+                                                             next_read - absl::Now())));
       if (abandoned_) return absl::UnavailableError("engine shut down while the container ran");
     }
     // State first: once it says the container ended, the read after it is
     // the whole log.
     absl::StatusOr<ContainerState> state = api_->Inspect(config_.container);
-    int64_t emitted = 0;
-    const absl::Time read_start = absl::Now();
     absl::Status status = state.status();
-    if (status.ok()) status = ReadNewOutput(&emitted);
+    // Only these are ends: a container being stopped is not running
+    // either, and Podman shows it with exit code 0 until it has exited.
+    const bool ended = state.ok() && (state->status == "exited" || state->status == "dead");
+    if (status.ok() && (ended || absl::Now() >= next_read)) {
+      int64_t emitted = 0;
+      const absl::Time read_start = absl::Now();
+      status = ReadNewOutput(&emitted);
+      if (status.ok()) {
+        if (ended) return state;
+        read_interval = emitted > 0 ? kMinPollInterval
+                                    : std::min(read_interval * 3 / 2, kMaxPollInterval);
+        if (emitted >= kBulkBytes) read_interval = kBulkPollInterval;
+        // Reading takes at most a fifth of the daemon's time.
+        read_interval = std::max(read_interval, 4 * (absl::Now() - read_start));
+        next_read = absl::Now() + read_interval;
+      }
+    }
     if (status.ok()) {
       failures = 0;
-      if (!state->running && state->status != "created") return state;
-      interval = emitted > 0 ? kMinPollInterval
-                             : std::min(interval * 3 / 2, kMaxPollInterval);
-      // The daemon reads its whole log file for each request: on a long log
-      // reading takes long, and the reads must leave the daemon time to run
-      // the container (at most a third of it goes to reading).
-      interval = std::max(interval, 2 * (absl::Now() - read_start));
+      state_interval = std::min(state_interval * 3 / 2, kMaxPollInterval);
       continue;
     }
     if (status.code() == absl::StatusCode::kNotFound) {
@@ -277,7 +296,7 @@ absl::StatusOr<ContainerState> DockerAttempt::Observe() {
     if (status.code() != absl::StatusCode::kUnavailable || ++failures > kMaxReconnects) {
       return status;
     }
-    interval = std::min(absl::Milliseconds(100) * (1 << failures), absl::Seconds(5));
+    state_interval = std::min(absl::Milliseconds(100) * (1 << failures), absl::Seconds(5));
   }
 }
 
