@@ -1,0 +1,572 @@
+// automate/engine.h and automate/client.h: automate.Engine (an engine
+// embedded in this process, on a state dir) and automate.Client (a client of
+// an automated daemon), with the same methods from their base BaseEngine.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "automate/client.h"
+#include "automate/docker_executor.h"
+#include "automate/execution.h"
+#include "binding.h"
+
+namespace automate::python {
+
+// ---------------------------------------------------------------------------
+// EngineHandle and the registry of open ones
+
+namespace {
+
+absl::Mutex g_registry_mu;
+std::vector<std::weak_ptr<EngineHandle>>* g_registry ABSL_GUARDED_BY(g_registry_mu) =
+    new std::vector<std::weak_ptr<EngineHandle>>;  // Never freed: used at exit.
+
+void Register(const std::shared_ptr<EngineHandle>& handle) {
+  absl::MutexLock lock(&g_registry_mu);
+  std::erase_if(*g_registry, [](const std::weak_ptr<EngineHandle>& w) { return w.expired(); });
+  g_registry->push_back(handle);
+}
+
+}  // namespace
+
+EngineHandle::EngineHandle(std::shared_ptr<Engine> engine, std::string kind, std::string where)
+    : kind_(std::move(kind)), where_(std::move(where)), engine_(std::move(engine)) {}
+
+EngineHandle::~EngineHandle() {
+  if (closed()) return;
+  // Shutting down joins engine threads and stops running attempts; none of
+  // that needs the GIL, so release it if this runs from a Python dealloc.
+  if (Py_IsInitialized() && PyGILState_Check()) {
+    py::gil_scoped_release release;
+    Close();
+  } else {
+    Close();
+  }
+}
+
+std::shared_ptr<Engine> EngineHandle::GetOrThrow() const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (engine_ != nullptr) return engine_;
+  }
+  ThrowStatus(absl::FailedPreconditionError(absl::StrCat("the ", kind_, " is closed")));
+}
+
+void EngineHandle::Close() {
+  std::shared_ptr<Engine> engine;
+  {
+    absl::MutexLock lock(&mu_);
+    engine = std::move(engine_);
+    engine_ = nullptr;
+  }
+  if (engine == nullptr) return;
+  engine->Shutdown();
+  // Freed here unless a call in another thread, an Execution's wait or a
+  // LogStream still holds it; then by the last of them.
+}
+
+bool EngineHandle::closed() const {
+  absl::MutexLock lock(&mu_);
+  return engine_ == nullptr;
+}
+
+void CloseAllEngines() {
+  std::vector<std::shared_ptr<EngineHandle>> open;
+  {
+    absl::MutexLock lock(&g_registry_mu);
+    for (const auto& w : *g_registry) {
+      if (auto h = w.lock()) open.push_back(std::move(h));
+    }
+    g_registry->clear();
+  }
+  for (const auto& h : open) h->Close();
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Opening engines (GIL released)
+
+// The CLI's default (apps/automate/cli.cc): $AUTOMATE_STATE_DIR, else
+// $XDG_DATA_HOME/automate, else ~/.local/share/automate.
+std::string DefaultStateDir() {
+  if (const char* dir = std::getenv("AUTOMATE_STATE_DIR"); dir != nullptr && *dir) return dir;
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg) {
+    return std::string(xdg) + "/automate";
+  }
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : ".") + "/.local/share/automate";
+}
+
+struct LocalSettings {
+  std::string state_dir;
+  int max_running = 16;
+  absl::Duration poll_interval = absl::Milliseconds(20);
+  std::optional<std::string> docker_host;
+  std::optional<bool> docker_tls_verify;
+  std::optional<std::string> docker_cert_path;
+};
+
+// One dispatching engine per state dir, like automated and the CLI's
+// background engine: an flock on <state_dir>/engine.lock, held (by the
+// engine's deleter) until the engine is freed. Returns the locked fd.
+absl::StatusOr<int> LockStateDir(const std::string& state_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat("state dir ", state_dir, ": ", ec.message()));
+  }
+  std::string path = state_dir + "/engine.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+  int saved = errno;
+  ::close(fd);
+  if (saved != EWOULDBLOCK) {
+    return absl::InternalError(absl::StrCat("flock ", path, ": ", std::strerror(saved)));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "another engine is running in ", state_dir, " (", path,
+      " is locked by automated, an automate.Engine, or the automate CLI's background engine, "
+      "which exits when idle); stop it, use another state_dir, or use automate.Client to talk "
+      "to a daemon"));
+}
+
+absl::StatusOr<std::shared_ptr<Engine>> OpenLocalEngine(const LocalSettings& settings) {
+  absl::StatusOr<int> lock = LockStateDir(settings.state_dir);
+  if (!lock.ok()) return lock.status();
+  int fd = *lock;
+  auto fail = [fd](absl::Status status) {
+    ::close(fd);
+    return status;
+  };
+  absl::StatusOr<EngineOptions> options = DefaultEngineOptions(settings.state_dir);
+  if (!options.ok()) return fail(options.status());
+  if (settings.docker_host || settings.docker_tls_verify || settings.docker_cert_path) {
+    // As automated's --docker-* settings: unset ones come from DOCKER_*.
+    std::error_code ec;
+    DockerExecutorOptions docker;
+    docker.host = settings.docker_host.value_or("");
+    docker.tls_verify = settings.docker_tls_verify.value_or(false);
+    docker.cert_path = settings.docker_cert_path.value_or("");
+    docker.engine_tag =
+        std::filesystem::absolute(settings.state_dir, ec).lexically_normal().string();
+    absl::StatusOr<std::unique_ptr<Executor>> executor =
+        MakeDockerExecutor(DockerOptionsFromEnvironment(docker));
+    if (!executor.ok()) {
+      return fail(absl::InvalidArgumentError(
+          absl::StrCat("docker_host: ", executor.status().message())));
+    }
+    for (auto& e : options->executors) {
+      if (e->name() == "docker") e = *std::move(executor);
+    }
+  }
+  options->max_running = settings.max_running;
+  options->poll_interval = settings.poll_interval;
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(*std::move(options));
+  if (!engine.ok()) return fail(engine.status());
+  return std::shared_ptr<Engine>(engine->release(), [fd](Engine* e) {
+    delete e;
+    ::close(fd);  // The next engine may dispatch only once this one is gone.
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The Python objects
+
+struct EngineObject {
+  std::shared_ptr<EngineHandle> handle;
+};
+struct LocalEngineObject : EngineObject {};
+struct ClientObject : EngineObject {};
+
+std::string Fspath(const py::handle& path) {
+  return py::cast<std::string>(py::module_::import("os").attr("fsdecode")(path));
+}
+
+// A param value: str as is, int and float as str(), bool as "true"/"false".
+std::string ArgValue(const std::string& name, const py::handle& value) {
+  if (py::isinstance<py::str>(value)) return py::cast<std::string>(value);
+  if (py::isinstance<py::bool_>(value)) return py::cast<bool>(value) ? "true" : "false";
+  if (py::isinstance<py::int_>(value) || py::isinstance<py::float_>(value)) {
+    return py::cast<std::string>(py::str(value));
+  }
+  throw py::type_error(absl::StrCat("param ", name, ": expected str, int, float or bool, not ",
+                                    py::cast<std::string>(py::type::of(value).attr("__name__"))));
+}
+
+void AddArgs(const py::handle& mapping, std::map<std::string, std::string>* args) {
+  py::dict dict(py::reinterpret_borrow<py::object>(mapping));  // Any mapping.
+  for (auto item : dict) {
+    if (!py::isinstance<py::str>(item.first)) throw py::type_error("param names must be str");
+    std::string name = py::cast<std::string>(item.first);
+    if (!args->emplace(name, ArgValue(name, item.second)).second) {
+      throw py::type_error(absl::StrCat("run() got two values for param ", name));
+    }
+  }
+}
+
+py::list Apply(EngineObject& self, const py::handle& spec) {
+  std::vector<v1::JobSpec> specs = SpecsFromPython(spec);  // All parsed before any is applied.
+  absl::StatusOr<std::vector<v1::Job>> jobs = self.handle->Call([&](Engine& e) {
+    std::vector<v1::Job> applied;
+    for (const v1::JobSpec& s : specs) {
+      absl::StatusOr<v1::Job> job = e.ApplyJob(s);
+      if (!job.ok()) return absl::StatusOr<std::vector<v1::Job>>(job.status());
+      applied.push_back(*std::move(job));
+    }
+    return absl::StatusOr<std::vector<v1::Job>>(std::move(applied));
+  });
+  py::list result;
+  for (v1::Job& job : ValueOrThrow(std::move(jobs))) result.append(MakeJob(std::move(job)));
+  return result;
+}
+
+py::list JobList(std::vector<v1::Job> jobs) {
+  py::list result;
+  for (v1::Job& job : jobs) result.append(MakeJob(std::move(job)));
+  return result;
+}
+
+py::object Run(EngineObject& self, const std::string& job, const py::object& args,
+               int64_t job_version, const py::kwargs& params) {
+  SubmitRequest request;
+  request.job = job;
+  request.job_version = job_version;
+  if (!args.is_none()) AddArgs(args, &request.args);
+  AddArgs(params, &request.args);
+  const char* user = std::getenv("USER");  // As the CLI; a server uses the token's name.
+  request.requested_by = user != nullptr ? user : "";
+  v1::Execution exec =
+      ValueOrThrow(self.handle->Call([&](Engine& e) { return e.Submit(request); }));
+  return MakeExecution(self.handle, std::move(exec));
+}
+
+py::list History(EngineObject& self, const std::optional<std::string>& job, int limit,
+                 const std::optional<std::string>& state) {
+  ExecutionFilter filter;
+  filter.job = job.value_or("");
+  filter.limit = limit;
+  if (state.has_value()) filter.states = {ValueOrThrow(ParseStateName(*state))};
+  absl::StatusOr<ExecutionPage> page = self.handle->Call([&](Engine& e) -> absl::StatusOr<ExecutionPage> {
+    if (!filter.job.empty()) {
+      // As `automate history JOB`: a job that never existed is NotFound, not
+      // an empty list.
+      if (absl::Status s = e.ListJobVersions(filter.job).status(); !s.ok()) return s;
+    }
+    return e.ListExecutions(filter);
+  });
+  py::list result;
+  for (v1::Execution& exec : ValueOrThrow(std::move(page)).executions) {
+    result.append(MakeExecution(self.handle, std::move(exec)));
+  }
+  return result;
+}
+
+std::string Repr(const EngineObject& self, const char* attr) {
+  return absl::StrCat("<automate.", self.handle->kind(), " ", attr, "=",
+                      py::cast<std::string>(py::repr(py::str(self.handle->where()))),
+                      self.handle->closed() ? " (closed)" : "", ">");
+}
+
+void Close(EngineObject& self) {
+  py::gil_scoped_release release;
+  self.handle->Close();
+}
+
+// For bench/python_bench.py only: `n` Submit+Wait calls of `job` made from
+// C++ on the same engine, GIL released, timed one by one (nanoseconds), so
+// that the benchmark can interleave them with the same calls from Python
+// in one process and see the binding's own cost without machine drift.
+// `slice_ms` > 0 waits as Execution.wait() does, in slices of that many ms.
+// `thread_cpu`: the calling thread's CPU time instead of wall time (what
+// Python's time.thread_time_ns() measures).
+int64_t BenchNow(bool thread_cpu) {
+  if (!thread_cpu) return absl::GetCurrentTimeNanos();
+  timespec ts;
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+std::vector<int64_t> BenchSubmitWait(EngineObject& self, const std::string& job, int n,
+                                     int slice_ms, bool thread_cpu) {
+  return ValueOrThrow(self.handle->Call([&](Engine& e) -> absl::StatusOr<std::vector<int64_t>> {
+    SubmitRequest request;
+    request.job = job;
+    const char* user = std::getenv("USER");
+    request.requested_by = user != nullptr ? user : "";
+    std::vector<int64_t> ns;
+    for (int i = 0; i < n; ++i) {
+      int64_t t0 = BenchNow(thread_cpu);
+      absl::StatusOr<v1::Execution> exec = e.Submit(request);
+      if (!exec.ok()) return exec.status();
+      absl::StatusOr<v1::Execution> done;
+      do {
+        done = e.Wait(exec->id(), slice_ms > 0 ? absl::Now() + absl::Milliseconds(slice_ms)
+                                               : absl::InfiniteFuture());
+      } while (!done.ok() && done.status().code() == absl::StatusCode::kDeadlineExceeded);
+      if (!done.ok()) return done.status();
+      ns.push_back(BenchNow(thread_cpu) - t0);
+    }
+    return ns;
+  }));
+}
+
+}  // namespace
+
+void RegisterEngines(py::module_& m) {
+  m.def("_bench_submit_wait", &BenchSubmitWait, py::arg("engine"), py::arg("job"), py::arg("n"),
+        py::arg("slice_ms") = 0, py::arg("thread_cpu") = false,
+        "_bench_submit_wait(engine, job, n, slice_ms=0, thread_cpu=False) -> list[int]\n\n"
+        "Benchmark hook (bench/python_bench.py): n Submit+Wait calls through the\n"
+        "C++ API on this engine, each timed in nanoseconds. Not part of the API.");
+  m.def("default_state_dir", &DefaultStateDir,
+        "default_state_dir() -> str\n\n"
+        "The state dir automate.Engine() and the automate CLI use by default:\n"
+        "$AUTOMATE_STATE_DIR, else $XDG_DATA_HOME/automate, else\n"
+        "~/.local/share/automate.");
+
+  py::class_<EngineObject>(
+      m, "BaseEngine",
+      "The methods automate.Engine and automate.Client share: a script moves from\n"
+      "an embedded engine to a daemon by changing the line that makes one.\n\n"
+      "Thread-safe; every call that may block releases the GIL. Usable as a\n"
+      "context manager (close() at the end). Errors are automate.Error\n"
+      "subclasses with the messages the automate CLI prints.")
+      .def("apply", &Apply, py::arg("spec"),
+           "apply(spec) -> list[Job]\n\n"
+           "Creates or updates jobs and returns them, one per job document.\n"
+           "``spec``: a dict (a job file document, e.g. {'name': 'hello',\n"
+           "'executor': {'local': {'command': ['echo', 'hi']}}}), a list of dicts,\n"
+           "YAML or JSON text (several documents separated by '---'), or a path\n"
+           "(str or os.PathLike) of a job file. Everything is parsed and checked\n"
+           "by libautomate's job file parser before any job is applied; errors\n"
+           "(automate.ValidationError) name the source, line and field. A job that\n"
+           "did not change keeps its version. docs/job-file.md has every field.")
+      .def(
+          "jobs",
+          [](EngineObject& self) {
+            return JobList(ValueOrThrow(self.handle->Call([](Engine& e) { return e.ListJobs(); })));
+          },
+          "jobs() -> list[Job]\n\nThe latest version of every job, by name.")
+      .def(
+          "job",
+          [](EngineObject& self, const std::string& name, int64_t version) {
+            return MakeJob(ValueOrThrow(
+                self.handle->Call([&](Engine& e) { return e.GetJob(name, version); })));
+          },
+          py::arg("name"), py::arg("version") = 0,
+          "job(name, version=0) -> Job\n\n"
+          "A job's latest version, or version ``version``. automate.NotFound if\n"
+          "there is none.")
+      .def(
+          "job_versions",
+          [](EngineObject& self, const std::string& name) {
+            return JobList(ValueOrThrow(
+                self.handle->Call([&](Engine& e) { return e.ListJobVersions(name); })));
+          },
+          py::arg("name"),
+          "job_versions(name) -> list[Job]\n\nEvery version of a job, oldest first.")
+      .def(
+          "delete_job",
+          [](EngineObject& self, const std::string& name) {
+            CheckOk(self.handle->Call([&](Engine& e) { return e.DeleteJob(name); }));
+          },
+          py::arg("name"),
+          "delete_job(name) -> None\n\n"
+          "Deletes a job; its versions and executions stay readable.")
+      .def("run", &Run, py::arg("job"), py::pos_only(), py::arg("args") = py::none(),
+           py::kw_only(), py::arg("job_version") = 0,
+           "run(job, /, args=None, *, job_version=0, **params) -> Execution\n\n"
+           "Starts an execution of ``job`` and returns it once it is durable.\n"
+           "Params come as keywords (``run('backup', DATABASE='orders')``) and/or\n"
+           "in the ``args`` dict (for names that are not identifiers or clash with\n"
+           "``args``/``job_version``). Values: str, or int/float (str()), or bool\n"
+           "('true'/'false'). ``job_version``: a past version (0: latest).\n"
+           "automate.ValidationError for unknown, missing or invalid params;\n"
+           "automate.NotFound for an unknown job; automate.Conflict if the job's\n"
+           "concurrency policy is 'forbid' and it is at its limit.")
+      .def(
+          "execution",
+          [](EngineObject& self, const std::string& id) {
+            return MakeExecution(self.handle, ValueOrThrow(self.handle->Call(
+                                                  [&](Engine& e) { return e.GetExecution(id); })));
+          },
+          py::arg("id"),
+          "execution(id) -> Execution\n\nAn execution by id. automate.NotFound if none.")
+      .def("history", &History, py::arg("job") = py::none(), py::arg("limit") = 50,
+           py::arg("state") = py::none(),
+           "history(job=None, limit=50, state=None) -> list[Execution]\n\n"
+           "Executions, newest first: of ``job`` only (automate.NotFound if it never\n"
+           "existed), at most ``limit`` (1 to 1000), only in ``state`` ('running',\n"
+           "'failed', ...) if given.")
+      .def(
+          "set_secret",
+          [](EngineObject& self, const std::string& name, const std::string& value) {
+            CheckOk(self.handle->Call([&](Engine& e) { return e.SetSecret(name, value); }));
+          },
+          py::arg("name"), py::arg("value"),
+          "set_secret(name, value) -> None\n\n"
+          "Sets a secret (str or bytes). Jobs that list it get it in their\n"
+          "environment; it is masked as **** in everything stored or shown.")
+      .def(
+          "delete_secret",
+          [](EngineObject& self, const std::string& name) {
+            CheckOk(self.handle->Call([&](Engine& e) { return e.DeleteSecret(name); }));
+          },
+          py::arg("name"), "delete_secret(name) -> None\n\nRemoves a secret. automate.NotFound.")
+      .def(
+          "secrets",
+          [](EngineObject& self) {
+            py::list result;
+            for (v1::SecretInfo& s :
+                 ValueOrThrow(self.handle->Call([](Engine& e) { return e.ListSecrets(); }))) {
+              result.append(MakeSecret(std::move(s)));
+            }
+            return result;
+          },
+          "secrets() -> list[Secret]\n\nSecret names and times (never values).")
+      .def("close", &Close,
+           "close() -> None\n\n"
+           "Closes it. An Engine stops dispatching, stops its running attempts\n"
+           "(their executions stay recorded; the next engine on the state dir\n"
+           "reconciles them) and releases the state dir. Then every call on it,\n"
+           "its executions and new log streams raises automate.Conflict. A\n"
+           "LogStream opened before keeps reading what is stored, and keeps the\n"
+           "engine's memory (and an Engine's state dir lock) until it is closed or\n"
+           "freed. Idempotent; done at interpreter exit for whatever is still open.")
+      .def_property_readonly(
+          "closed", [](const EngineObject& self) { return self.handle->closed(); },
+          "True once close() was called.")
+      .def(
+          "__enter__", [](py::object self) { return self; }, "Returns self.")
+      .def(
+          "__exit__",
+          [](EngineObject& self, py::args) {
+            Close(self);
+            return false;
+          },
+          "Calls close().");
+
+  py::class_<LocalEngineObject, EngineObject>(
+      m, "Engine",
+      "Engine(state_dir=None, *, max_running=16, poll_interval=0.02,\n"
+      "       docker_host=None, docker_tls_verify=None, docker_cert_path=None)\n\n"
+      "An automate engine embedded in this process, on a state dir (SQLite,\n"
+      "logs, secrets), as the automate CLI and automated use it: jobs run here,\n"
+      "as child processes (local executor) or containers (docker executor,\n"
+      "configured from DOCKER_HOST etc. like the CLI, or from the docker_*\n"
+      "arguments like automated's --docker-* flags).\n\n"
+      "One engine dispatches a state dir at a time: automate.Conflict if\n"
+      "automated or the CLI's background engine holds it. While this one does,\n"
+      "the CLI on the same state dir works, as a client of it.\n\n"
+      "Example::\n\n"
+      "    with automate.Engine('/tmp/state') as engine:\n"
+      "        engine.apply({'name': 'hello',\n"
+      "                      'executor': {'local': {'command': ['echo', 'hi']}}})\n"
+      "        ex = engine.run('hello').wait()\n"
+      "        print(ex.state, [line for line in ex.logs().lines()])")
+      .def(py::init([](const py::object& state_dir, int max_running, double poll_interval,
+                       std::optional<std::string> docker_host,
+                       std::optional<bool> docker_tls_verify,
+                       const py::object& docker_cert_path) {
+             LocalSettings settings;
+             settings.state_dir = state_dir.is_none() ? DefaultStateDir() : Fspath(state_dir);
+             if (settings.state_dir.empty()) {
+               ThrowStatus(absl::InvalidArgumentError("state_dir: must not be empty"));
+             }
+             settings.max_running = max_running;
+             if (!(poll_interval > 0)) {
+               ThrowStatus(absl::InvalidArgumentError("poll_interval: must be > 0"));
+             }
+             settings.poll_interval = absl::Seconds(poll_interval);
+             settings.docker_host = std::move(docker_host);
+             settings.docker_tls_verify = docker_tls_verify;
+             if (!docker_cert_path.is_none()) settings.docker_cert_path = Fspath(docker_cert_path);
+             absl::StatusOr<std::shared_ptr<Engine>> engine;
+             {
+               py::gil_scoped_release release;
+               engine = OpenLocalEngine(settings);
+             }
+             auto object = std::make_unique<LocalEngineObject>();
+             object->handle = std::make_shared<EngineHandle>(ValueOrThrow(std::move(engine)),
+                                                             "Engine", settings.state_dir);
+             Register(object->handle);
+             return object;
+           }),
+           py::arg("state_dir") = py::none(), py::kw_only(), py::arg("max_running") = 16,
+           py::arg("poll_interval") = 0.02, py::arg("docker_host") = py::none(),
+           py::arg("docker_tls_verify") = py::none(), py::arg("docker_cert_path") = py::none(),
+           "__init__(self, state_dir=None, *, max_running=16, poll_interval=0.02,\n"
+           "         docker_host=None, docker_tls_verify=None, docker_cert_path=None)\n\n"
+           "Opens the engine of ``state_dir`` (default: default_state_dir()),\n"
+           "creating it if needed. ``max_running``: attempts running at once.\n"
+           "``poll_interval`` (seconds): how often it picks up work that other\n"
+           "processes (the CLI) write to the state dir.")
+      .def_property_readonly(
+          "state_dir", [](const LocalEngineObject& self) { return self.handle->where(); },
+          "The state dir this engine runs.")
+      .def(
+          "__repr__", [](const LocalEngineObject& self) { return Repr(self, "state_dir"); },
+          "The state dir, and whether it is closed.");
+
+  py::class_<ClientObject, EngineObject>(
+      m, "Client",
+      "Client(server, token=None, *, timeout=30.0, ca_file=None)\n\n"
+      "A client of an automated daemon over its HTTP API, with the same methods\n"
+      "as automate.Engine: jobs run on the server. ``server``:\n"
+      "'http(s)://HOST:PORT' (optionally with a path prefix); ``token``: a\n"
+      "bearer token from `automated token create` (None: only public routes);\n"
+      "``timeout`` (seconds) per request, and how long log followers and waits\n"
+      "keep reconnecting to a server that went away; ``ca_file``: PEM CAs for\n"
+      "https (default: the system's). Nothing is sent until the first call,\n"
+      "which also checks the server's API version.\n\n"
+      "Example::\n\n"
+      "    client = automate.Client('https://automate.example:8420',\n"
+      "                             os.environ['AUTOMATE_TOKEN'])\n"
+      "    ex = client.run('db-backup', DATABASE='orders').wait()")
+      .def(py::init([](const std::string& server, std::optional<std::string> token,
+                       double timeout, const py::object& ca_file) {
+             RemoteOptions options;
+             options.server = server;
+             options.token = token.value_or("");
+             if (!(timeout > 0)) ThrowStatus(absl::InvalidArgumentError("timeout: must be > 0"));
+             options.timeout = absl::Seconds(timeout);
+             if (!ca_file.is_none()) options.ca_file = Fspath(ca_file);
+             absl::StatusOr<std::unique_ptr<Engine>> engine;
+             {
+               py::gil_scoped_release release;
+               engine = OpenRemoteEngine(std::move(options));
+             }
+             auto object = std::make_unique<ClientObject>();
+             object->handle = std::make_shared<EngineHandle>(
+                 std::shared_ptr<Engine>(ValueOrThrow(std::move(engine))), "Client", server);
+             Register(object->handle);
+             return object;
+           }),
+           py::arg("server"), py::arg("token") = py::none(), py::kw_only(),
+           py::arg("timeout") = 30.0, py::arg("ca_file") = py::none(),
+           "__init__(self, server, token=None, *, timeout=30.0, ca_file=None)\n\n"
+           "Makes a client of the daemon at ``server``; see the class docstring.")
+      .def_property_readonly(
+          "server", [](const ClientObject& self) { return self.handle->where(); },
+          "The server's URL.")
+      .def(
+          "__repr__", [](const ClientObject& self) { return Repr(self, "server"); },
+          "The server, and whether it is closed.");
+}
+
+}  // namespace automate::python
