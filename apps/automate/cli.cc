@@ -37,15 +37,6 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-std::string DefaultStateDir() {
-  if (const char* dir = std::getenv("AUTOMATE_STATE_DIR"); dir != nullptr && *dir) return dir;
-  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg) {
-    return std::string(xdg) + "/automate";
-  }
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : ".") + "/.local/share/automate";
-}
-
 int ExitCodeFor(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kOk:
@@ -507,7 +498,7 @@ std::string SelfExe(const char* argv0) {
 
 int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   Context ctx(out, err);
-  ctx.state_dir = DefaultStateDir();
+  ctx.state_dir = automate::DefaultStateDir();
   ctx.self_exe = SelfExe(argv[0]);
   CLI::App app{"automate: define, run and follow jobs, in a local state dir or on an "
                "automated server",

@@ -40,14 +40,6 @@
 namespace {
 namespace v1 = automate::v1;
 
-std::string DefaultStateDir() {
-  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg) {
-    return std::string(xdg) + "/automate";
-  }
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : ".") + "/.local/share/automate";
-}
-
 // One setting: its flag, variable, YAML key, default and help.
 struct Setting {
   std::string name;  // flag without "--" and YAML key, e.g. "listen"
@@ -110,7 +102,7 @@ absl::StatusOr<std::unique_ptr<automate::Store>> OpenStoreOnly(const std::string
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string listen = "127.0.0.1:8420", state_dir = DefaultStateDir(), tls_cert, tls_key;
+  std::string listen = "127.0.0.1:8420", state_dir = automate::DefaultStateDir(), tls_cert, tls_key;
   std::string max_running = "16", io_threads = "2", blocking_threads = "8";
   std::string max_body = "1Mi", read_timeout = "30s", idle_timeout = "120s", drain = "10s";
   std::string config_file;

@@ -100,17 +100,6 @@ namespace {
 // ---------------------------------------------------------------------------
 // Opening engines (GIL released)
 
-// The CLI's default (apps/automate/cli.cc): $AUTOMATE_STATE_DIR, else
-// $XDG_DATA_HOME/automate, else ~/.local/share/automate.
-std::string DefaultStateDir() {
-  if (const char* dir = std::getenv("AUTOMATE_STATE_DIR"); dir != nullptr && *dir) return dir;
-  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg) {
-    return std::string(xdg) + "/automate";
-  }
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : ".") + "/.local/share/automate";
-}
-
 struct LocalSettings {
   std::string state_dir;
   int max_running = 16;
@@ -333,7 +322,7 @@ void RegisterEngines(py::module_& m) {
         "_bench_submit_wait(engine, job, n, slice_ms=0, thread_cpu=False) -> list[int]\n\n"
         "Benchmark hook (bench/python_bench.py): n Submit+Wait calls through the\n"
         "C++ API on this engine, each timed in nanoseconds. Not part of the API.");
-  m.def("default_state_dir", &DefaultStateDir,
+  m.def("default_state_dir", &automate::DefaultStateDir,
         "default_state_dir() -> str\n\n"
         "The state dir automate.Engine() and the automate CLI use by default:\n"
         "$AUTOMATE_STATE_DIR, else $XDG_DATA_HOME/automate, else\n"
@@ -484,7 +473,7 @@ void RegisterEngines(py::module_& m) {
                        std::optional<bool> docker_tls_verify,
                        const py::object& docker_cert_path) {
              LocalSettings settings;
-             settings.state_dir = state_dir.is_none() ? DefaultStateDir() : Fspath(state_dir);
+             settings.state_dir = state_dir.is_none() ? automate::DefaultStateDir() : Fspath(state_dir);
              if (settings.state_dir.empty()) {
                ThrowStatus(absl::InvalidArgumentError("state_dir: must not be empty"));
              }

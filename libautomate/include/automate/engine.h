@@ -59,6 +59,10 @@ struct EngineOptions {
   std::function<void(const v1::Execution&)> on_change;
 };
 
+// Where front-ends keep state when told nothing: $AUTOMATE_STATE_DIR, else
+// $XDG_DATA_HOME/automate, else ~/.local/share/automate.
+AUTOMATE_EXPORT std::string DefaultStateDir();
+
 // The embedded default in `state_dir`: SQLite at state_dir/automate.db, logs
 // under state_dir/logs/, the local process executor, and the docker executor
 // configured from DOCKER_HOST etc. (see docker_executor.h; the daemon is

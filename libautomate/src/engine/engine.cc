@@ -1,5 +1,6 @@
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <system_error>
@@ -30,6 +31,15 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   auto engine = std::make_unique<internal::EngineImpl>(std::move(options));
   AUTOMATE_RETURN_IF_ERROR(engine->Start());
   return engine;
+}
+
+std::string DefaultStateDir() {
+  if (const char* dir = std::getenv("AUTOMATE_STATE_DIR"); dir != nullptr && *dir) return dir;
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg) {
+    return std::string(xdg) + "/automate";
+  }
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : ".") + "/.local/share/automate";
 }
 
 absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir) {
