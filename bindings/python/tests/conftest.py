@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(os.environ.get("AUTOMATE_SOURCE_DIR") or Path(__file__).resolve().parents[2])
+REPO = Path(os.environ.get("AUTOMATE_SOURCE_DIR") or Path(__file__).resolve().parents[3])
 BUILD = Path(os.environ.get("AUTOMATE_BINARY_DIR") or REPO / "build" / "dev")
 AUTOMATE_BIN = os.environ.get("AUTOMATE_BIN") or str(BUILD / "bin" / "automate")
 os.environ.setdefault("AUTOMATED_BIN", str(BUILD / "bin" / "automated"))
