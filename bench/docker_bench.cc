@@ -64,9 +64,12 @@
 #include "absl/time/time.h"
 #include "automate/engine.h"
 #include "automate/log.h"
+#include "bench_util.h"
 #include "benchmark/benchmark.h"
 
 namespace {
+
+using automate_bench::StateDir;
 
 constexpr char kImage[] = "localhost/busybox:latest";
 constexpr int64_t kLogBytes = 20'000'000;
@@ -359,31 +362,6 @@ Outcome RunRawContainer(RawDocker& docker, const std::string& config, LogRead re
 
 // --- The engine ---------------------------------------------------------------
 
-std::string BenchBaseDir() {
-  for (const char* var : {"AUTOMATE_BENCH_DIR", "TMPDIR"}) {
-    const char* value = std::getenv(var);
-    if (value != nullptr && *value != '\0') return value;
-  }
-  return "/var/tmp";
-}
-
-// A temporary state dir, removed on destruction.
-class StateDir {
- public:
-  StateDir() {
-    std::string pattern = BenchBaseDir() + "/docker_bench.XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~StateDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::unique_ptr<automate::Engine> OpenEngine(const StateDir& dir) {
   auto options = automate::DefaultEngineOptions(dir.path());
@@ -471,7 +449,7 @@ absl::StatusOr<automate::v1::Execution> WaitOrHung(automate::Engine* engine, con
 
 void BM_DockerExecutionsThroughEngine(benchmark::State& state) {
   const int concurrent = static_cast<int>(state.range(0));
-  StateDir dir;
+  StateDir dir("docker_bench");
   auto engine = OpenEngine(dir);
   if (engine == nullptr || !ApplyDockerJob(engine.get(), "noop", {"true"})) {
     state.SkipWithError("engine setup failed");
@@ -628,7 +606,7 @@ BENCHMARK(BM_DockerApiBaseline)
 // the same moment. Counters (ms): means engine_ms, raw_ms, pattern_ms; p50s;
 // diff_p50_ms = the median of engine - raw over the triples.
 void BM_DockerOverheadInterleaved(benchmark::State& state) {
-  StateDir dir;
+  StateDir dir("docker_bench");
   auto engine = OpenEngine(dir);
   RawDocker docker;
   const std::string config = ContainerConfig({"true"});
@@ -733,7 +711,7 @@ int64_t StoredStdout(automate::Engine* engine, const std::string& id) {
 
 void BM_DockerLogThroughEngine(benchmark::State& state) {
   const int lines = static_cast<int>(state.range(0));
-  StateDir dir;
+  StateDir dir("docker_bench");
   auto engine = OpenEngine(dir);
   if (engine == nullptr || !ApplyDockerJob(engine.get(), "writer", LogProducer(lines))) {
     state.SkipWithError("engine setup failed");

@@ -44,37 +44,15 @@
 #include "absl/time/time.h"
 #include "automate/engine.h"
 #include "automate/log.h"
+#include "bench_util.h"
 #include "benchmark/benchmark.h"
 
 extern char** environ;
 
 namespace {
 
-std::string BenchBaseDir() {
-  for (const char* var : {"AUTOMATE_BENCH_DIR", "TMPDIR"}) {
-    const char* value = std::getenv(var);
-    if (value != nullptr && *value != '\0') return value;
-  }
-  return "/var/tmp";
-}
+using automate_bench::StateDir;
 
-// A temporary state dir, removed on destruction.
-class StateDir {
- public:
-  StateDir() {
-    std::string pattern = BenchBaseDir() + "/engine_bench.XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~StateDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::unique_ptr<automate::Engine> OpenEngine(const StateDir& dir, int max_running) {
   auto options = automate::DefaultEngineOptions(dir.path());
@@ -122,7 +100,7 @@ constexpr int kTrivialJobs = 2000;
 void BM_EngineTrivialJobs(benchmark::State& state) {
   const int max_running = static_cast<int>(state.range(0));
   const int submitters = static_cast<int>(state.range(1));
-  StateDir dir;
+  StateDir dir("engine_bench");
   auto engine = OpenEngine(dir, max_running);
   if (engine == nullptr || !ApplyJob(engine.get(), "noop", {"true"})) {
     state.SkipWithError("engine setup failed");
@@ -251,7 +229,7 @@ BENCHMARK(BM_RawSpawn)
 constexpr int kLatencySamples = 200;
 
 void BM_SubmitToStart(benchmark::State& state) {
-  StateDir dir;
+  StateDir dir("engine_bench");
   auto engine = OpenEngine(dir, 16);
   if (engine == nullptr || !ApplyJob(engine.get(), "echo", {"echo", "x"})) {
     state.SkipWithError("engine setup failed");
@@ -328,7 +306,7 @@ void BM_EngineLog(benchmark::State& state) {
   const int kind = static_cast<int>(state.range(0));
   const int64_t mib = state.range(1);
   const int64_t total = mib << 20;
-  StateDir dir;
+  StateDir dir("engine_bench");
   auto engine = OpenEngine(dir, 16);
   if (engine == nullptr || !ApplyJob(engine.get(), "writer", Producer(kind, mib), total * 2)) {
     state.SkipWithError("engine setup failed");
@@ -386,7 +364,7 @@ void BM_PipeBaseline(benchmark::State& state) {
   const int kind = static_cast<int>(state.range(0));
   const int64_t mib = state.range(1);
   const bool to_file = state.range(2) != 0;
-  StateDir dir;
+  StateDir dir("engine_bench");
   // producer | cat, with cat's stdout a pipe read by this process.
   std::vector<std::string> producer = Producer(kind, mib);
   std::string script;

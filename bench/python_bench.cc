@@ -31,18 +31,12 @@
 #include "absl/time/time.h"
 #include "automate/engine.h"
 #include "automate/job.h"
+#include "bench_util.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string BenchBaseDir() {
-  for (const char* var : {"AUTOMATE_BENCH_DIR", "TMPDIR"}) {
-    const char* value = std::getenv(var);
-    if (value != nullptr && *value != '\0') return value;
-  }
-  return "/var/tmp";
-}
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "python_bench: %s\n", what.c_str());
@@ -86,8 +80,7 @@ int main(int argc, char** argv) {
     else Die(std::string("unknown argument ") + argv[i]);
   }
   if (n < 1 || m < 1 || warmup < 0) Die("--n and --m must be >= 1, --warmup >= 0");
-  std::string dir = BenchBaseDir() + "/python_bench_cpp.XXXXXX";
-  if (mkdtemp(dir.data()) == nullptr) Die("mkdtemp " + dir);
+  const std::string dir = automate_bench::MakeBenchDir("python_bench_cpp");
   {
     auto options = automate::DefaultEngineOptions(dir);
     if (!options.ok()) Die(std::string(options.status().message()));

@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "automate/execution.h"
 #include "automate/store.h"
+#include "bench_util.h"
 #include "benchmark/benchmark.h"
 
 namespace {
@@ -27,18 +28,9 @@ namespace {
 std::string g_dir;
 std::unique_ptr<automate::Store> g_store;
 
-std::string BenchBaseDir() {
-  for (const char* var : {"AUTOMATE_BENCH_DIR", "TMPDIR"}) {
-    const char* value = std::getenv(var);
-    if (value != nullptr && *value != '\0') return value;
-  }
-  return "/var/tmp";
-}
 
 void OpenStore(const benchmark::State&) {
-  std::string pattern = BenchBaseDir() + "/store_bench.XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) std::abort();
-  g_dir = pattern;
+  g_dir = automate_bench::MakeBenchDir("store_bench");
   automate::SqliteStoreOptions options;
   options.path = g_dir + "/bench.db";
   options.synchronous_full = true;
