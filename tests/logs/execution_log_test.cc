@@ -96,22 +96,41 @@ TEST_F(ExecutionLogTest, SplitsLinesPerStreamWithOffsetsAndTimes) {
   EXPECT_EQ(log->size(), 39);
 }
 
-TEST_F(ExecutionLogTest, LastOutputTimeIgnoresSystemLinesAndSurvivesReopening) {
+TEST_F(ExecutionLogTest, StoredOutputIgnoresSystemLinesAndSurvivesReopening) {
   const absl::Time t1 = absl::FromUnixNanos(1700000000123456789);
   const absl::Time t2 = t1 + absl::Nanoseconds(1);
+  auto stored = [&](int64_t from) {
+    absl::StatusOr<StoredOutput> out = ReadStoredOutput(store_.get(), "ex1", from);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *out : StoredOutput{};
+  };
   {
     auto log = Open();
-    EXPECT_EQ(log->last_output_time(), absl::InfinitePast());
+    EXPECT_EQ(stored(0).last_time, absl::InfinitePast());
+    log->WriteSystem("automate: attempt 1");
     log->Write(v1::STDOUT, "one\n", t1);
     log->Write(v1::STDERR, "two\n", t2);
-    EXPECT_EQ(log->last_output_time(), t2);
-    // Enough system lines after it that the backwards scan needs two windows.
-    for (int i = 0; i < 5000; ++i) log->WriteSystem(std::string(100, 's'));
-    EXPECT_EQ(log->last_output_time(), t2);
+    EXPECT_EQ(stored(0).last_time, t2);
+    // Many system lines after it, over more than one read of the file.
+    for (int i = 0; i < 15000; ++i) log->WriteSystem(std::string(100, 's'));
+    StoredOutput out = stored(0);
+    EXPECT_EQ(out.last_time, t2);
+    EXPECT_EQ(out.stdout_bytes, 4);
+    EXPECT_EQ(out.stderr_bytes, 4);
     ASSERT_TRUE(log->Close().ok());
   }
   auto reopened = Open();
-  EXPECT_EQ(reopened->last_output_time(), t2);
+  StoredOutput out = stored(0);
+  EXPECT_EQ(out.last_time, t2);
+  EXPECT_EQ(out.stdout_bytes, 4);
+  EXPECT_EQ(out.stderr_bytes, 4);
+  // From an offset on: only what follows it counts.
+  reopened->Write(v1::STDOUT, "three\n", t2 + absl::Seconds(1));
+  ASSERT_TRUE(reopened->Sync().ok());
+  out = stored(out.stdout_bytes + out.stderr_bytes + 20 + 15000 * 101);
+  EXPECT_EQ(out.stdout_bytes, 6);
+  EXPECT_EQ(out.stderr_bytes, 0);
+  EXPECT_EQ(out.last_time, t2 + absl::Seconds(1));
 }
 
 TEST_F(ExecutionLogTest, TenMegabyteLineAndNonUtf8SurviveIntact) {

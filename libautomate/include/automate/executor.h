@@ -113,8 +113,9 @@ class AUTOMATE_EXPORT Executor {
     // in the output are stored masked, so around them the count may be off.
     int64_t stdout_bytes = 0;
     int64_t stderr_bytes = 0;
-    // Of the last stored stdout/stderr chunk (its source_time when the
-    // backend gave one); InfinitePast() if there is none.
+    // Of this attempt's last stored stdout/stderr chunk (its source_time when
+    // the backend gave one); InfinitePast() if there is none. For backends
+    // whose logs resume by time with a precision the counts above do not need.
     absl::Time last_log_time = absl::InfinitePast();
   };
 
@@ -145,8 +146,9 @@ class AUTOMATE_EXPORT Executor {
   virtual absl::StatusOr<std::unique_ptr<AttemptHandle>> Start(StartParams params) = 0;
 
   // Finds an attempt started by an earlier engine and goes on observing it
-  // (logs resume after `log_bytes`/`last_log_time`; outcome via on_done, at
-  // once if it finished meanwhile). Errors (on_done is never called):
+  // (logs resume after what the engine stored: `stdout_bytes`/`stderr_bytes`
+  // or `last_log_time`; outcome via on_done, at once if it finished
+  // meanwhile). Errors (on_done is never called):
   // kNotFound when the backend no longer has it; kUnavailable when it
   // cannot be reached now. Backends whose attempts cannot outlive the engine
   // (local processes) stop what is left and return kNotFound.

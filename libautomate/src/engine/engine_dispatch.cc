@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <csignal>
 #include <cstring>
-#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -617,6 +616,9 @@ void EngineImpl::RecoverRunning(v1::Execution exec) {
   if (status.ok()) {
     Executor::ReattachParams params;
     status = PrepareAttempt(exec, executor, log->get(), &params.start);
+    // Without these counts a reattached backend would store its output twice.
+    absl::StatusOr<StoredOutput> output = ReadStoredOutput(logs_, id, attempt->log_offset());
+    if (status.ok()) status = output.status();
     if (status.ok()) {
       params.start.execution_id = id;
       params.start.attempt = attempt->number();
@@ -625,10 +627,9 @@ void EngineImpl::RecoverRunning(v1::Execution exec) {
       params.start.on_done = DoneCallbackFor(id, attempt->number());
       params.attempt = *attempt;
       params.log_bytes = (*log)->size();
-      absl::StatusOr<std::pair<int64_t, int64_t>> output =
-          StoredOutputBytes(logs_, id, attempt->log_offset());
-      if (output.ok()) std::tie(params.stdout_bytes, params.stderr_bytes) = *output;
-      params.last_log_time = (*log)->last_output_time();
+      params.stdout_bytes = output->stdout_bytes;
+      params.stderr_bytes = output->stderr_bytes;
+      params.last_log_time = output->last_time;
       absl::StatusOr<std::unique_ptr<AttemptHandle>> reattached = executor->Reattach(std::move(params));
       status = reattached.status();
       if (reattached.ok()) handle = std::move(*reattached);

@@ -112,14 +112,6 @@ class ExecutionLog::Impl {
     absl::MutexLock lock(&mu_);
     return size_;
   }
-  void set_last_output_time(absl::Time t) {
-    absl::MutexLock lock(&mu_);
-    last_output_time_ = t;
-  }
-  absl::Time last_output_time() const {
-    absl::MutexLock lock(&mu_);
-    return last_output_time_;
-  }
   absl::Status status() const {
     absl::MutexLock lock(&mu_);
     return status_;
@@ -158,8 +150,6 @@ class ExecutionLog::Impl {
   bool truncated_ ABSL_GUARDED_BY(mu_) = false;
   bool fail_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  // Of the last stdout/stderr chunk stored (system lines do not count).
-  absl::Time last_output_time_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -298,12 +288,6 @@ void ExecutionLog::Impl::Commit() {
     return;
   }
   size_ = batch->end;
-  for (auto it = batch->chunks.rbegin(); it != batch->chunks.rend(); ++it) {
-    if (it->stream != v1::SYSTEM) {
-      last_output_time_ = it->time;
-      break;
-    }
-  }
   live_->Publish(std::move(batch));
 }
 
@@ -324,50 +308,20 @@ absl::Status ExecutionLog::Impl::Close() {
   return status_;
 }
 
-namespace {
-
-// The time of the last stdout/stderr chunk of a stored log of `size` bytes,
-// read backwards in windows (system lines after it are skipped).
-absl::StatusOr<absl::Time> LastOutputTime(LogStore* store, absl::string_view execution_id,
-                                          int64_t size) {
+absl::StatusOr<StoredOutput> ReadStoredOutput(LogStore* store, absl::string_view execution_id,
+                                              int64_t from_offset) {
   AUTOMATE_ASSIGN_OR_RETURN(std::unique_ptr<LogFileReader> reader, store->OpenReader(execution_id));
-  constexpr int64_t kWindow = 256 * 1024;
-  std::vector<LogChunk> chunks;
-  for (int64_t end = size; end > 0;) {
-    const int64_t begin = std::max<int64_t>(0, end - kWindow);
-    absl::Time found = absl::InfinitePast();
-    for (int64_t offset = begin; offset < end;) {
-      chunks.clear();
-      AUTOMATE_ASSIGN_OR_RETURN(size_t n, reader->ReadAt(offset, kWindow, &chunks));
-      if (n == 0) break;
-      for (const LogChunk& c : chunks) {
-        if (c.offset >= end) break;
-        if (c.stream != v1::SYSTEM) found = c.time;
-      }
-      offset = chunks.back().offset + static_cast<int64_t>(chunks.back().data.size());
-    }
-    if (found != absl::InfinitePast()) return found;
-    end = begin;
-  }
-  return absl::InfinitePast();
-}
-
-}  // namespace
-
-absl::StatusOr<std::pair<int64_t, int64_t>> StoredOutputBytes(LogStore* store,
-                                                                absl::string_view execution_id,
-                                                                int64_t from_offset) {
-  AUTOMATE_ASSIGN_OR_RETURN(std::unique_ptr<LogFileReader> reader, store->OpenReader(execution_id));
-  std::pair<int64_t, int64_t> bytes{0, 0};
+  StoredOutput out;
   std::vector<LogChunk> chunks;
   for (int64_t offset = std::max<int64_t>(0, from_offset);;) {
     chunks.clear();
     AUTOMATE_ASSIGN_OR_RETURN(size_t n, reader->ReadAt(offset, 1 << 20, &chunks));
-    if (n == 0) return bytes;
+    if (n == 0) return out;
     for (const LogChunk& c : chunks) {
       const auto size = static_cast<int64_t>(c.data.size());
-      if (c.stream == v1::STDOUT) bytes.first += size;
-      if (c.stream == v1::STDERR) bytes.second += size;
+      if (c.stream == v1::STDOUT) out.stdout_bytes += size;
+      if (c.stream == v1::STDERR) out.stderr_bytes += size;
+      if (c.stream != v1::SYSTEM) out.last_time = c.time;
       offset = c.offset + size;
     }
   }
@@ -378,13 +332,8 @@ absl::StatusOr<std::shared_ptr<ExecutionLog>> ExecutionLog::Open(LogStore* store
                                                                  ExecutionLogOptions options) {
   if (options.clock == nullptr) return absl::InvalidArgumentError("log: no clock");
   AUTOMATE_ASSIGN_OR_RETURN(std::unique_ptr<LogWriter> writer, store->OpenWriter(execution_id));
-  absl::Time last_output = absl::InfinitePast();
-  if (writer->size() > 0) {
-    AUTOMATE_ASSIGN_OR_RETURN(last_output, LastOutputTime(store, execution_id, writer->size()));
-  }
   auto impl = std::make_unique<Impl>(store, std::string(execution_id), std::move(options),
                                      std::move(writer));
-  impl->set_last_output_time(last_output);
   return std::shared_ptr<ExecutionLog>(new ExecutionLog(std::move(impl)));
 }
 
@@ -403,7 +352,6 @@ void ExecutionLog::StartAttempt() { impl_->StartAttempt(); }
 absl::Status ExecutionLog::Sync() { return impl_->Sync(); }
 absl::Status ExecutionLog::Close() { return impl_->Close(); }
 int64_t ExecutionLog::size() const { return impl_->size(); }
-absl::Time ExecutionLog::last_output_time() const { return impl_->last_output_time(); }
 absl::Status ExecutionLog::status() const { return impl_->status(); }
 std::unique_ptr<LogReader> ExecutionLog::NewReader(int64_t offset, bool follow) {
   return impl_->NewReader(offset, follow);

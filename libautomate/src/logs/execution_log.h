@@ -83,10 +83,6 @@ class ExecutionLog : public LogSink {
   absl::Status Close();
 
   int64_t size() const;
-  // The time of the last stdout/stderr chunk stored (system lines do not
-  // count), read back from the file by Open(); InfinitePast() if none. An
-  // executor resumes a backend's log after it (see ReattachParams).
-  absl::Time last_output_time() const;
   // First write error (disk full...), if any; writes after it are dropped.
   absl::Status status() const;
 
@@ -100,11 +96,18 @@ class ExecutionLog : public LogSink {
   std::unique_ptr<Impl> impl_;
 };
 
-// The bytes of stdout and of stderr stored in the log of `execution_id`
-// from `from_offset` on (one attempt's output, as masked).
-absl::StatusOr<std::pair<int64_t, int64_t>> StoredOutputBytes(LogStore* store,
-                                                                absl::string_view execution_id,
-                                                                int64_t from_offset);
+// What the stored log of `execution_id` holds from `from_offset` on (one
+// attempt's output): bytes of stdout and of stderr (as masked), and the time
+// of the last of their chunks (system lines do not count; InfinitePast() if
+// there is none). An executor resumes a backend's log after it (see
+// ReattachParams). One pass over the stored chunks.
+struct StoredOutput {
+  int64_t stdout_bytes = 0;
+  int64_t stderr_bytes = 0;
+  absl::Time last_time = absl::InfinitePast();
+};
+absl::StatusOr<StoredOutput> ReadStoredOutput(LogStore* store, absl::string_view execution_id,
+                                              int64_t from_offset);
 
 // A reader for a log that no ExecutionLog of this process holds: reads the
 // stored file, and with `follow` polls it every `poll_interval` until

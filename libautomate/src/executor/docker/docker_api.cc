@@ -216,6 +216,16 @@ absl::StatusOr<std::string> DockerApi::CheckVersion() {
   return version;
 }
 
+absl::Status DockerApi::EnsureVersion() {
+  absl::MutexLock lock(&version_mu_);
+  if (version_checked_) return absl::OkStatus();
+  absl::StatusOr<std::string> version = CheckVersion();
+  // An unreachable daemon is asked again next time; a too old one is not
+  // remembered either (it may be upgraded), but it fails the attempt.
+  if (version.ok()) version_checked_ = true;
+  return version.status();
+}
+
 absl::StatusOr<bool> DockerApi::ImageExists(absl::string_view image) {
   HttpRequest request;
   request.target = Path(absl::StrCat("/images/", UrlEncode(image), "/json"));
@@ -313,14 +323,15 @@ absl::Status DockerApi::Start(absl::string_view id) {
   return Exchange(request, "start container", {204, 304, 200}).status();
 }
 
-absl::Status DockerApi::Logs(absl::string_view id, bool follow, int64_t since_seconds,
+absl::Status DockerApi::Logs(absl::string_view id, int64_t since_seconds,
                              const std::function<bool(absl::string_view)>& on_data,
                              StreamCancel* cancel) {
   HttpRequest request;
   request.target = Path(absl::StrCat("/containers/", UrlEncode(id),
-                                     "/logs?stdout=1&stderr=1&timestamps=1&follow=",
-                                     follow ? 1 : 0, "&since=", since_seconds));
-  request.stall_timeout = absl::InfiniteDuration();  // A quiet job sends nothing for hours.
+                                     "/logs?stdout=1&stderr=1&timestamps=1&since=", since_seconds));
+  // Podman parses the whole log file before it sends a record from its end:
+  // a long log may keep the connection silent for minutes.
+  request.stall_timeout = absl::InfiniteDuration();
   absl::StatusOr<HttpResponse> response = transport_.Stream(request, nullptr, on_data, cancel);
   if (!response.ok()) return Transport(response.status(), "read container log");
   if (response->status != 200) return Error(*response, "read container log");

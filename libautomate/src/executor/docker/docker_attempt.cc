@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "executor/docker/log_stream.h"
@@ -39,7 +38,9 @@ DockerAttempt::DockerAttempt(DockerApi* api, Config config, LogSink* sink,
   poll_seen_.stderr_bytes = config_.stored_stderr_bytes;
 }
 
-DockerAttempt::~DockerAttempt() {
+DockerAttempt::~DockerAttempt() { JoinStopper(); }
+
+void DockerAttempt::JoinStopper() {
   std::thread stopper;
   {
     absl::MutexLock lock(&mu_);
@@ -90,7 +91,7 @@ void DockerAttempt::StartStopperLocked() {
   const absl::Duration grace = grace_;
   stopper_ = std::thread([this, grace] {
     // The daemon sends SIGTERM, then SIGKILL after `grace`, and answers when
-    // the container has stopped; the log stream then ends.
+    // the container has stopped (Observe() then sees it exited).
     absl::Status status;
     for (int i = 0; i < 3 && !abandoned(); ++i) {
       status = api_->Stop(config_.container, grace);
@@ -118,12 +119,7 @@ void DockerAttempt::Run() {
   } else {
     outcome = AttemptOutcome::Error(Redact(status));
   }
-  std::thread stopper;
-  {
-    absl::MutexLock lock(&mu_);
-    stopper = std::move(stopper_);
-  }
-  if (stopper.joinable()) stopper.join();
+  JoinStopper();
   on_done_(std::move(outcome));
 }
 
@@ -174,6 +170,7 @@ absl::StatusOr<std::string> DockerAttempt::CreateWithPull() {
 
 absl::Status DockerAttempt::CreateAndStart() {
   if (stop_requested()) return absl::CancelledError("stopped before the container was created");
+  AUTOMATE_RETURN_IF_ERROR(api_->EnsureVersion());
   if (config_.spec.pull() == v1::DockerExecutor::ALWAYS) AUTOMATE_RETURN_IF_ERROR(Pull());
   AUTOMATE_RETURN_IF_ERROR(CreateWithPull().status());
   if (abandoned()) {
@@ -181,16 +178,12 @@ absl::Status DockerAttempt::CreateAndStart() {
     return absl::UnavailableError("engine shut down before the container started");
   }
   if (stop_requested()) {
-    api_->Remove(config_.container).IgnoreError();
+    RemoveContainer();
     return absl::CancelledError("stopped before the container started");
   }
   absl::Status started = api_->Start(config_.container);
   if (!started.ok()) {
-    absl::Status removed = api_->Remove(config_.container);
-    if (!removed.ok()) {
-      System(absl::StrCat("automate: could not remove container ", config_.container, ": ",
-                          Redact(removed).message()));
-    }
+    RemoveContainer();
     return started;
   }
   absl::MutexLock lock(&mu_);
@@ -229,7 +222,7 @@ absl::Status DockerAttempt::ReadNewOutput(int64_t* emitted) {
   absl::Cleanup flush_at_end = flush;
   absl::Status decode_error;
   absl::Status status = api_->Logs(
-      config_.container, /*follow=*/false, poll_since_,
+      config_.container, poll_since_,
       [&](absl::string_view data) {
         decode_error = decoder.Add(data);
         return decode_error.ok();
@@ -311,12 +304,16 @@ AttemptOutcome DockerAttempt::Finish(const ContainerState& ended) {
                         " for inspection (keep_failed_containers)"));
     return outcome;
   }
+  RemoveContainer();
+  return outcome;
+}
+
+void DockerAttempt::RemoveContainer() {
   absl::Status removed = api_->Remove(config_.container);
   if (!removed.ok()) {
     System(absl::StrCat("automate: could not remove container ", config_.container, ": ",
                         Redact(removed).message()));
   }
-  return outcome;
 }
 
 }  // namespace automate::internal

@@ -68,6 +68,9 @@ class DockerAttempt {
   absl::Status ReadNewOutput(int64_t* emitted);
   // The outcome; removes the container (unless kept).
   AttemptOutcome Finish(const ContainerState& ended);
+  // Removes the container; a failure is noted in the log.
+  void RemoveContainer();
+  void JoinStopper() ABSL_LOCKS_EXCLUDED(mu_);
   void StartStopperLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool abandoned() const ABSL_LOCKS_EXCLUDED(mu_);
   bool stop_requested() const ABSL_LOCKS_EXCLUDED(mu_);
