@@ -7,6 +7,9 @@
 // BM_RawSpawn/like_engine:<0|1>: posix_spawn("/bin/true") + waitpid in a loop
 //   per thread (1, 2 and 4 threads); 1: with the local executor's spawn
 //   attributes and pipes. items/s = the spawn limit the engine is held to.
+// Both report self_cpu_us and child_cpu_us: CPU time per job of this process
+//   (every thread) and of the reaped children. The engine's own cost per job
+//   is its self_cpu_us minus the raw loop's (which only spawns and reaps).
 // BM_SubmitToStart: one execution at a time on an idle engine. Counters, in
 //   microseconds: submit_p50/p99 (the Submit() call, durable), start_p50/p99
 //   (submit call start -> the attempt start_time the engine records once the
@@ -26,6 +29,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,6 +97,32 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
+// CPU time used so far by this process (all threads) and by its reaped
+// children, in microseconds.
+struct CpuTimes {
+  double self_us = 0;
+  double children_us = 0;
+};
+
+double RusageMicros(int who) {
+  rusage usage{};
+  getrusage(who, &usage);
+  auto us = [](const timeval& tv) { return tv.tv_sec * 1e6 + static_cast<double>(tv.tv_usec); };
+  return us(usage.ru_utime) + us(usage.ru_stime);
+}
+
+CpuTimes CpuNow() { return {RusageMicros(RUSAGE_SELF), RusageMicros(RUSAGE_CHILDREN)}; }
+
+// Counters self_cpu_us and child_cpu_us: CPU per item since `begin`, of this
+// process and of its children. What the engine adds per job is its
+// self_cpu_us minus BM_RawSpawn's.
+void SetCpuCounters(benchmark::State& state, const CpuTimes& begin, double items) {
+  CpuTimes end = CpuNow();
+  if (items <= 0) return;
+  state.counters["self_cpu_us"] = (end.self_us - begin.self_us) / items;
+  state.counters["child_cpu_us"] = (end.children_us - begin.children_us) / items;
+}
+
 // --- Trivial jobs ---------------------------------------------------------
 
 constexpr int kTrivialJobs = 2000;
@@ -108,6 +138,7 @@ void BM_EngineTrivialJobs(benchmark::State& state) {
   }
   int64_t failed = 0;
   double submit_seconds = 0;
+  CpuTimes cpu_begin = CpuNow();
   for (auto _ : state) {
     absl::Time begin = absl::Now();
     std::vector<std::vector<std::string>> ids(submitters);
@@ -143,6 +174,7 @@ void BM_EngineTrivialJobs(benchmark::State& state) {
   state.counters["failed"] = static_cast<double>(failed);
   // How long the submitters took to have every execution durable.
   state.counters["submit_phase_s"] = submit_seconds / static_cast<double>(state.iterations());
+  SetCpuCounters(state, cpu_begin, static_cast<double>(state.iterations() * kTrivialJobs));
   engine->Shutdown();
 }
 BENCHMARK(BM_EngineTrivialJobs)
@@ -179,6 +211,8 @@ void BM_RawSpawn(benchmark::State& state) {
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
   }
+  CpuTimes cpu_begin;
+  if (state.thread_index() == 0) cpu_begin = CpuNow();
   for (auto _ : state) {
     int out[2] = {-1, -1}, err[2] = {-1, -1};
     posix_spawn_file_actions_t actions;
@@ -214,6 +248,11 @@ void BM_RawSpawn(benchmark::State& state) {
   }
   posix_spawnattr_destroy(&attr);
   state.SetItemsProcessed(state.iterations());
+  // Thread 0 measures the whole process while all threads run about as long.
+  if (state.thread_index() == 0) {
+    SetCpuCounters(state, cpu_begin,
+                   static_cast<double>(state.iterations()) * state.threads());
+  }
 }
 BENCHMARK(BM_RawSpawn)
     ->ArgName("like_engine")

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "automate/execution.h"
 #include "engine/backoff.h"
@@ -48,20 +49,11 @@ void EngineImpl::DispatchLoop() {
       auto ready = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
         return wake_ || shutdown_ || limit_pending_.load();
       };
-      clock_->AwaitWithDeadline(&mu_, absl::Condition(&ready), NextWakeLocked());
+      dispatcher_sleeps_until_ = NextWakeLocked();
+      clock_->AwaitWithDeadline(&mu_, absl::Condition(&ready), dispatcher_sleeps_until_);
+      dispatcher_sleeps_until_ = absl::InfinitePast();
       if (shutdown_) break;
       wake_ = false;
-      if (limit_pending_.exchange(false)) {
-        std::vector<std::string> hits;
-        {
-          absl::MutexLock limit_lock(&limit_mu_);
-          hits.swap(limit_hits_);
-        }
-        for (const std::string& id : hits) {
-          auto it = runs_.find(id);
-          if (it != runs_.end()) RequestStopLocked(*it->second, StopReason::kLogLimit, "");
-        }
-      }
       ProcessCompletionsLocked();
       ProcessTimersLocked();
       ApplyStopsLocked(&cancels);
@@ -124,6 +116,10 @@ absl::Time EngineImpl::NextWakeLocked() {
   return next;
 }
 
+void EngineImpl::WakeDispatcherForLocked(absl::Time at) {
+  if (at < dispatcher_sleeps_until_) wake_ = true;
+}
+
 void EngineImpl::MarkDirtyLocked(Run& run) {
   *run.exec.mutable_update_time() = ToProto(clock_->Now());
   if (run.dirty) return;
@@ -140,7 +136,23 @@ void EngineImpl::ReleaseSlotLocked(Run& run) {
   if (run.handle != nullptr) dead_handles_.push_back(std::move(run.handle));
 }
 
+void EngineImpl::TakeLimitHitsLocked() {
+  if (!limit_pending_.exchange(false)) return;
+  std::vector<std::string> hits;
+  {
+    absl::MutexLock limit_lock(&limit_mu_);
+    hits.swap(limit_hits_);
+  }
+  for (const std::string& id : hits) {
+    auto it = runs_.find(id);
+    if (it != runs_.end()) RequestStopLocked(*it->second, StopReason::kLogLimit, "");
+  }
+}
+
 void EngineImpl::ProcessCompletionsLocked() {
+  // A log limit reached before the end must count for that end: the hit is
+  // recorded (by the log, on the executor's thread) before the outcome.
+  TakeLimitHitsLocked();
   std::vector<Completion> completions;
   completions.swap(completions_);
   for (Completion& c : completions) {
@@ -222,6 +234,7 @@ void EngineImpl::ScheduleRetryOrFinishLocked(Run& run, v1::ExecutionState final_
     run.waiting_retry = true;
     run.retry_at = at;
     retry_times_.insert({at, run.exec.id()});
+    WakeDispatcherForLocked(at);
     if (run.log != nullptr) {
       run.log->WriteSystem(fmt::format("automate: attempt {} of {} failed ({}); retrying in {}",
                                        done, max, why, Rounded(delay)));
@@ -347,12 +360,16 @@ absl::StatusOr<std::shared_ptr<ExecutionLog>> EngineImpl::OpenExecutionLog(
   return ExecutionLog::Open(logs_, id, std::move(log_options));
 }
 
+// The outcome is recorded right here, on the executor's thread, and the
+// freed slot handed on, rather than on the dispatcher after a wake-up: one
+// thread hand-off less per attempt.
 Executor::DoneCallback EngineImpl::DoneCallbackFor(const std::string& id, int attempt) {
   return [this, id, attempt](AttemptOutcome outcome) {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return;
     completions_.push_back({id, attempt, std::move(outcome)});
-    wake_ = true;
+    ProcessCompletionsLocked();
+    if (started_) ReserveStartsLocked();
   };
 }
 
@@ -436,10 +453,15 @@ void EngineImpl::StartOne(const std::string& id) {
     }
   }
   absl::MutexLock lock(&mu_);
+  // Outcomes that arrived while starting (a fast `true`), and slots freed by
+  // them or by a failed start, are handled when this returns.
+  absl::Cleanup handle_completions = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    ProcessCompletionsLocked();
+    if (!shutdown_) ReserveStartsLocked();
+  };
   Run& run = *runs_.at(id);
   run.log = log;
   run.starting = false;
-  wake_ = true;  // The dispatcher records the new state.
   absl::Time now = clock_->Now();
   v1::Attempt* attempt = run.exec.add_attempts();
   attempt->set_number(number);
@@ -470,12 +492,14 @@ void EngineImpl::StartOne(const std::string& id) {
   if (timeout > absl::ZeroDuration()) {
     run.attempt_deadline = now + timeout;
     deadlines_.insert({run.attempt_deadline, id});
+    WakeDispatcherForLocked(run.attempt_deadline);
   }
   MarkDirtyLocked(run);
   // A stop that arrived while starting (cancel, replace, log limit) was
   // skipped by ApplyStopsLocked(); post it again now that there is a handle.
   if (run.stop != StopReason::kNone) {
     stop_requests_.push_back(id);
+    wake_ = true;
   } else if (run.cancel_requested) {
     RequestStopLocked(run, StopReason::kCancel, "");
   }

@@ -1,5 +1,7 @@
 #include "engine/engine_impl.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstring>
@@ -38,12 +40,28 @@ EngineImpl::~EngineImpl() {
 absl::Status EngineImpl::Start() {
   if (!options_.dispatch) return absl::OkStatus();
   AUTOMATE_RETURN_IF_ERROR(Recover());
-  started_ = true;
-  dispatcher_ = std::thread([this] { DispatchLoop(); });
-  writer_ = std::thread([this] { WriterLoop(); });
+  {
+    absl::MutexLock lock(&mu_);
+    started_ = true;
+    wake_ = true;  // A first cycle for what Recover() admitted.
+  }
+  // Named, so that `top -H` and profilers tell them apart.
+  dispatcher_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "automate-disp");
+    DispatchLoop();
+  });
+  writer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "automate-write");
+    WriterLoop();
+  });
   unsigned cores = std::thread::hardware_concurrency();
   int starters = static_cast<int>(std::clamp(cores, 2u, 8u));
-  for (int i = 0; i < starters; ++i) starters_.emplace_back([this] { StarterLoop(); });
+  for (int i = 0; i < starters; ++i) {
+    starters_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "automate-start");
+      StarterLoop();
+    });
+  }
   return absl::OkStatus();
 }
 
@@ -189,10 +207,11 @@ void EngineImpl::AdmitLocked(v1::Execution exec) {
     RequestStopLocked(ref, StopReason::kCancel, "");
   } else if (started_ && !shutdown_) {
     // Straight to a starter when a slot is free: one thread hop less
-    // between Submit() and the process.
+    // between Submit() and the process. What cannot start now starts when
+    // a slot frees: whoever frees it reserves the next ones.
     ReserveStartsLocked();
   }
-  wake_ = true;
+  if (ref.waiting_retry) WakeDispatcherForLocked(ref.retry_at);
 }
 
 absl::Status EngineImpl::Cancel(absl::string_view id) {

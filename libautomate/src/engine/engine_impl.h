@@ -91,6 +91,12 @@ class EngineImpl : public Engine {
   // --- dispatcher ---
   void DispatchLoop();
   absl::Time NextWakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wakes the dispatcher only if it would sleep past `at` (a new timer).
+  // Everything else it does is also done by whoever frees a slot or records
+  // an outcome, so most state changes need no wake-up of it.
+  void WakeDispatcherForLocked(absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Turns log-limit hits into stop requests.
+  void TakeLimitHitsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ProcessCompletionsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleOutcomeLocked(Run& run, const AttemptOutcome& outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -159,6 +165,9 @@ class EngineImpl : public Engine {
   std::vector<std::shared_ptr<ExecutionLog>> to_close_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<AttemptHandle>> dead_handles_ ABSL_GUARDED_BY(mu_);
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  // Until when the dispatcher sleeps if nobody sets wake_; InfinitePast while
+  // it is awake (it computes its next wake-up before it sleeps again).
+  absl::Time dispatcher_sleeps_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_poll_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);

@@ -1,103 +1,46 @@
 #include "executor/local/local_attempt.h"
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "executor/local/observer_loop.h"
 #include "executor/local/proc_scan.h"
 
 namespace automate::internal {
 namespace {
 
-constexpr size_t kReadSize = 64 * 1024;
 // How long output may keep flowing after the main process exited and its
 // group was killed: only a process that escaped the group can hold a pipe.
 constexpr absl::Duration kDrainTimeout = absl::Seconds(2);
 constexpr absl::Duration kDrainAfterScanTimeout = absl::Milliseconds(500);
 
-int ToPollTimeout(absl::Duration left) {
-  if (left <= absl::ZeroDuration()) return 0;
-  // Round up, so that we never wake just before the deadline and spin.
-  int64_t ms = absl::ToInt64Milliseconds(left) + 1;
-  return static_cast<int>(std::min<int64_t>(ms, INT_MAX));
-}
-
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<LocalAttempt>> LocalAttempt::Create(
-    std::string execution_id, SpawnedProcess process, LogSink* sink,
-    Executor::DoneCallback on_done) {
-  int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake < 0) {
-    int err = errno;
-    SignalGroup(process.pid, SIGKILL);
-    waitpid(process.pid, nullptr, 0);
-    return absl::UnavailableError(absl::StrCat("local: eventfd: ", strerror(err)));
-  }
-  return std::shared_ptr<LocalAttempt>(new LocalAttempt(
-      std::move(execution_id), std::move(process), UniqueFd(wake), sink, std::move(on_done)));
-}
-
-LocalAttempt::LocalAttempt(std::string execution_id, SpawnedProcess process, UniqueFd wake_fd,
-                           LogSink* sink, Executor::DoneCallback on_done)
+LocalAttempt::LocalAttempt(std::string execution_id, SpawnedProcess process, LogSink* sink,
+                           Executor::DoneCallback on_done)
     : execution_id_(std::move(execution_id)),
       pid_(process.pid),
-      wake_fd_(std::move(wake_fd)),
-      process_(std::move(process)),
       sink_(sink),
-      on_done_(std::move(on_done)),
-      buffer_(new char[kReadSize]) {}
+      pidfd_(std::move(process.pidfd)),
+      stdout_fd_(std::move(process.stdout_fd)),
+      stderr_fd_(std::move(process.stderr_fd)),
+      on_done_(std::move(on_done)) {}
 
-void LocalAttempt::Cancel(absl::Duration grace, bool scan_escapees) {
-  absl::MutexLock lock(&mu_);
-  if (reaped_) return;
-  bool changed = false;
-  if (!cancelled_) {
-    cancelled_ = true;
-    // mu_ keeps the observer from reaping meanwhile, so the group id is ours.
-    SignalGroup(pid_, SIGTERM);
-    changed = true;
-  }
-  if (scan_escapees && !scan_escapees_) {
-    scan_escapees_ = true;
-    term_scan_pending_ = true;  // The /proc scan is slow: the observer does it.
-    changed = true;
-  }
-  absl::Time deadline = absl::Now() + std::max(grace, absl::ZeroDuration());
-  if (deadline < kill_deadline_) {
-    kill_deadline_ = deadline;
-    changed = true;
-  }
-  if (changed) Wake();
-}
-
-void LocalAttempt::Kill() {
-  absl::MutexLock lock(&mu_);
-  if (reaped_) return;
-  SignalGroup(pid_, SIGKILL);
-  cancelled_ = true;
-  kill_deadline_ = absl::InfinitePast();  // The observer repeats the kill.
-  Wake();
-}
-
-void LocalAttempt::Wake() {
-  uint64_t one = 1;
-  (void)!write(wake_fd_.get(), &one, sizeof(one));
-}
-
-void LocalAttempt::Observe() {
-  WatchUntilExit();
-  FinishAfterExit();
+absl::Status LocalAttempt::Observe(ObserverLoop* loop) {
+  loop_ = loop;
+  absl::Status added = loop->Add({{stdout_fd_.get(), tag(kStdout)},
+                                  {stderr_fd_.get(), tag(kStderr)},
+                                  {pidfd_.get(), tag(kExit)}});
+  if (!added.ok()) Abandon();
+  return added;
 }
 
 void LocalAttempt::Abandon() {
@@ -110,29 +53,72 @@ void LocalAttempt::Abandon() {
   on_done_ = nullptr;
 }
 
-void LocalAttempt::WatchUntilExit() {
-  for (;;) {
-    pollfd fds[4] = {{process_.stdout_fd.get(), POLLIN, 0},
-                     {process_.stderr_fd.get(), POLLIN, 0},
-                     {process_.pidfd.get(), POLLIN, 0},
-                     {wake_fd_.get(), POLLIN, 0}};
-    int n = poll(fds, 4, PollTimeoutMs());
-    // Other errors cannot happen with valid descriptors; finishing (which
-    // kills the group) is better than spinning.
-    if (n < 0 && errno != EINTR) return;
-    if (fds[3].revents != 0) {
-      uint64_t count;
-      (void)!read(wake_fd_.get(), &count, sizeof(count));
-    }
-    DoCancelWork(TakeCancelWork());
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].revents != 0) ReadOnce(i);
-    }
-    if (fds[2].revents != 0) return;
+void LocalAttempt::Cancel(absl::Duration grace, bool scan_escapees) {
+  absl::MutexLock lock(&mu_);
+  if (reaped_) return;
+  bool changed = false;
+  if (!cancelled_) {
+    cancelled_ = true;
+    // mu_ keeps the loop from reaping meanwhile, so the group id is ours.
+    SignalGroup(pid_, SIGTERM);
+    changed = true;
   }
+  if (scan_escapees && !scan_escapees_) {
+    scan_escapees_ = true;
+    term_scan_pending_ = true;  // The /proc scan is slow: the loop does it.
+    changed = true;
+  }
+  absl::Time deadline = absl::Now() + std::max(grace, absl::ZeroDuration());
+  if (deadline < kill_deadline_) {
+    kill_deadline_ = deadline;
+    changed = true;
+  }
+  if (changed) PokeLoop();
 }
 
-void LocalAttempt::FinishAfterExit() {
+void LocalAttempt::Kill() {
+  absl::MutexLock lock(&mu_);
+  if (reaped_) return;
+  SignalGroup(pid_, SIGKILL);
+  cancelled_ = true;
+  kill_deadline_ = absl::InfinitePast();  // The loop repeats the kill.
+  PokeLoop();
+}
+
+void LocalAttempt::PokeLoop() {
+  // Under mu_ with reaped_ false: the loop has not finished the attempt, and
+  // cannot before this returns (it sets reaped_ first).
+  if (loop_ != nullptr) loop_->Poke(this);
+}
+
+bool LocalAttempt::OnEvent(Source source, char* buffer, size_t size) {
+  if (source == kExit) {
+    if (!exited_) OnExit();
+    return true;
+  }
+  UniqueFd& fd = Pipe(source);
+  if (!fd.valid()) return false;
+  ssize_t n = read(fd.get(), buffer, size);
+  if (n > 0) {
+    sink_->Write(source == kStdout ? v1::STDOUT : v1::STDERR,
+                 absl::string_view(buffer, static_cast<size_t>(n)));
+    return false;
+  }
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return false;
+  ClosePipe(source);  // EOF, or an error that reading again will not fix.
+  return false;
+}
+
+void LocalAttempt::ClosePipe(Source source) {
+  UniqueFd& fd = Pipe(source);
+  if (!fd.valid()) return;
+  loop_->Unwatch(fd.get());
+  fd.Reset();
+}
+
+void LocalAttempt::OnExit() {
+  exited_ = true;
+  loop_->Unwatch(pidfd_.get());  // It stays readable: stop hearing about it.
   // Background processes must not outlive the attempt (as systemd does for a
   // service). The leader is not reaped yet, so the group id is still ours.
   SignalGroup(pid_, SIGKILL);
@@ -142,61 +128,42 @@ void LocalAttempt::FinishAfterExit() {
     scan = cancelled_ && scan_escapees_;
   }
   if (scan) SignalByExecutionId({execution_id_}, SIGKILL);
-  if (!DrainUntil(absl::Now() + kDrainTimeout)) {
-    // Something that left the group (setsid) holds a pipe open. Rare, so a
-    // /proc scan is affordable here.
-    SignalByExecutionId({execution_id_}, SIGKILL);
-    DrainUntil(absl::Now() + kDrainAfterScanTimeout);
-  }
-  AttemptOutcome outcome = Reap();
-  process_.stdout_fd.Reset();
-  process_.stderr_fd.Reset();
-  process_.pidfd.Reset();
-  // Moved out so that the callback's captures die on this thread, now.
-  Executor::DoneCallback done = std::move(on_done_);
-  on_done_ = nullptr;
-  done(std::move(outcome));
+  drain_deadline_ = absl::Now() + kDrainTimeout;
 }
 
-void LocalAttempt::ReadOnce(int index) {
-  UniqueFd& fd = index == 0 ? process_.stdout_fd : process_.stderr_fd;
-  if (!fd.valid()) return;
-  ssize_t n = read(fd.get(), buffer_.get(), kReadSize);
-  if (n > 0) {
-    sink_->Write(index == 0 ? v1::STDOUT : v1::STDERR,
-                 absl::string_view(buffer_.get(), static_cast<size_t>(n)));
-    return;
-  }
-  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-  fd.Reset();  // EOF, or an error that reading again will not fix.
-}
-
-bool LocalAttempt::DrainUntil(absl::Time deadline) {
-  while (process_.stdout_fd.valid() || process_.stderr_fd.valid()) {
-    absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return false;
-    pollfd fds[2] = {{process_.stdout_fd.get(), POLLIN, 0},
-                     {process_.stderr_fd.get(), POLLIN, 0}};
-    int n = poll(fds, 2, ToPollTimeout(left));
-    if (n < 0 && errno != EINTR) return false;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].revents != 0) ReadOnce(i);
+bool LocalAttempt::Tick(absl::Time now) {
+  DoCancelWork(TakeCancelWork(now));
+  if (!exited_) return false;
+  if (PipesOpen() && now >= drain_deadline_) {
+    if (!drain_scanned_) {
+      // Something that left the group (setsid) holds a pipe open. Rare, so a
+      // /proc scan is affordable here.
+      drain_scanned_ = true;
+      SignalByExecutionId({execution_id_}, SIGKILL);
+      drain_deadline_ = now + kDrainAfterScanTimeout;
+    } else {
+      ClosePipe(kStdout);
+      ClosePipe(kStderr);
     }
   }
+  if (PipesOpen()) return false;
+  Finish();
   return true;
 }
 
-int LocalAttempt::PollTimeoutMs() {
+absl::Time LocalAttempt::NextDeadline() {
+  absl::Time next = exited_ && PipesOpen() ? drain_deadline_ : absl::InfiniteFuture();
   absl::MutexLock lock(&mu_);
-  if (!cancelled_ || kill_sent_) return -1;
-  return ToPollTimeout(kill_deadline_ - absl::Now());
+  if (term_scan_pending_) return absl::InfinitePast();
+  if (cancelled_ && !kill_sent_) next = std::min(next, kill_deadline_);
+  return next;
 }
 
-LocalAttempt::CancelWork LocalAttempt::TakeCancelWork() {
+LocalAttempt::CancelWork LocalAttempt::TakeCancelWork(absl::Time now) {
   CancelWork work;
   absl::MutexLock lock(&mu_);
   work.term_scan = std::exchange(term_scan_pending_, false);
-  if (cancelled_ && !kill_sent_ && absl::Now() >= kill_deadline_) {
+  if (cancelled_ && !kill_sent_ && now >= kill_deadline_) {
     kill_sent_ = true;
     work.kill = true;
     work.kill_scan = scan_escapees_;
@@ -207,10 +174,19 @@ LocalAttempt::CancelWork LocalAttempt::TakeCancelWork() {
 void LocalAttempt::DoCancelWork(const CancelWork& work) {
   if (work.term_scan) SignalByExecutionId({execution_id_}, SIGTERM);
   if (work.kill) {
-    // Only this thread reaps, so the group id is still ours.
+    // Only the loop reaps, so the group id is still ours.
     SignalGroup(pid_, SIGKILL);
     if (work.kill_scan) SignalByExecutionId({execution_id_}, SIGKILL);
   }
+}
+
+void LocalAttempt::Finish() {
+  AttemptOutcome outcome = Reap();
+  pidfd_.Reset();
+  // Moved out so that the callback's captures die on this thread, now.
+  Executor::DoneCallback done = std::move(on_done_);
+  on_done_ = nullptr;
+  done(std::move(outcome));
 }
 
 AttemptOutcome LocalAttempt::Reap() {

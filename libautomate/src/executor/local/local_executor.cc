@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -130,17 +131,11 @@ std::vector<std::pair<std::string, std::string>> BuildChildEnv(
   return env.Take();
 }
 
-struct LocalExecutor::ThreadArg {
-  LocalExecutor* executor;
-  uint64_t key;
-  std::shared_ptr<LocalAttempt> attempt;
-};
-
 LocalExecutor::~LocalExecutor() {
   std::vector<std::shared_ptr<LocalAttempt>> attempts;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [key, running] : running_) attempts.push_back(running.attempt);
+    for (auto& [key, attempt] : running_) attempts.push_back(attempt);
   }
   std::vector<std::string> ids;
   for (auto& attempt : attempts) {
@@ -150,13 +145,17 @@ LocalExecutor::~LocalExecutor() {
   }
   attempts.clear();
   if (!ids.empty()) SignalByExecutionId(ids, SIGKILL);
+  std::vector<std::unique_ptr<ObserverLoop>> loops;
   {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(
-        +[](absl::flat_hash_map<uint64_t, Running>* running) { return running->empty(); },
+        +[](absl::flat_hash_map<LocalAttempt*, std::shared_ptr<LocalAttempt>>* running) {
+          return running->empty();
+        },
         &running_));
+    loops.swap(loops_);
   }
-  JoinFinished();
+  loops.clear();  // Stops and joins them.
 }
 
 absl::Status LocalExecutor::Validate(const v1::JobSpec& job) const {
@@ -200,18 +199,15 @@ absl::StatusOr<std::unique_ptr<AttemptHandle>> LocalExecutor::Start(StartParams 
   }
   AUTOMATE_RETURN_IF_ERROR(Validate(*params.job));
   AUTOMATE_RETURN_IF_ERROR(ValidateParamsEnv(params.env));
-  JoinFinished();
   AUTOMATE_ASSIGN_OR_RETURN(SpawnedProcess process,
                             SpawnProcess(MakeSpawnRequest(params, options_.engine_tag)));
   // Read now: the process is not reaped before its observer runs, so its
   // /proc entry is there.
   std::string external_id =
       absl::StrCat(process.pid, ":", ReadStartTime(process.pid).value_or(0));
-  AUTOMATE_ASSIGN_OR_RETURN(
-      std::shared_ptr<LocalAttempt> attempt,
-      LocalAttempt::Create(params.execution_id, std::move(process), params.log_sink,
-                           std::move(params.on_done)));
-  AUTOMATE_RETURN_IF_ERROR(StartObserver(attempt));
+  auto attempt = std::make_shared<LocalAttempt>(params.execution_id, std::move(process),
+                                                params.log_sink, std::move(params.on_done));
+  AUTOMATE_RETURN_IF_ERROR(Observe(attempt));
   return std::make_unique<LocalAttemptHandle>(std::move(attempt), std::move(external_id));
 }
 
@@ -249,58 +245,50 @@ absl::Status LocalExecutor::CleanupOrphans(const std::set<std::string>& live_exe
   return absl::OkStatus();
 }
 
-void* LocalExecutor::ThreadMain(void* arg) {
-  std::unique_ptr<ThreadArg> thread_arg(static_cast<ThreadArg*>(arg));
-  thread_arg->attempt->Observe();
-  LocalExecutor* executor = thread_arg->executor;
-  uint64_t key = thread_arg->key;
-  thread_arg.reset();
-  // The executor outlives this call: its destructor waits for it.
-  executor->OnObserverDone(key);
-  return nullptr;
-}
-
-absl::Status LocalExecutor::StartObserver(std::shared_ptr<LocalAttempt> attempt) {
-  // pthread_create rather than std::thread: it reports failure as a value.
-  auto* arg = new ThreadArg{this, 0, attempt};
-  int err;
+absl::Status LocalExecutor::Observe(std::shared_ptr<LocalAttempt> attempt) {
+  ObserverLoop* loop;
   {
     absl::MutexLock lock(&mu_);
-    arg->key = next_key_++;
-    Running& running = running_[arg->key];
-    running.attempt = attempt;
-    // Under mu_, so that the thread cannot finish before its entry is complete.
-    err = pthread_create(&running.thread, nullptr, &LocalExecutor::ThreadMain, arg);
-    if (err != 0) running_.erase(arg->key);
+    if (loops_.empty()) {
+      unsigned cores = std::thread::hardware_concurrency();
+      size_t count = std::clamp<size_t>(cores, 1, 8);
+      for (size_t i = 0; i < count; ++i) {
+        absl::StatusOr<std::unique_ptr<ObserverLoop>> made =
+            ObserverLoop::Create([this](LocalAttempt* done) { OnFinished(done); });
+        if (!made.ok()) {
+          if (loops_.empty()) {
+            attempt->Abandon();
+            return made.status();
+          }
+          break;  // Fewer loops than planned will do.
+        }
+        loops_.push_back(std::move(*made));
+      }
+    }
+    loop = loops_[next_loop_++ % loops_.size()].get();
+    // Before the loop can see it: it may finish (OnFinished) at once.
+    running_[attempt.get()] = attempt;
   }
-  if (err == 0) return absl::OkStatus();
-  delete arg;
-  attempt->Abandon();
-  return absl::UnavailableError(absl::StrCat("local: cannot start a thread: ", strerror(err)));
+  absl::Status observed = attempt->Observe(loop);
+  if (!observed.ok()) {
+    absl::MutexLock lock(&mu_);
+    running_.erase(attempt.get());
+  }
+  return observed;
 }
 
-void LocalExecutor::OnObserverDone(uint64_t key) {
-  std::shared_ptr<LocalAttempt> attempt;  // Released after the lock.
+void LocalExecutor::OnFinished(LocalAttempt* attempt) {
+  std::shared_ptr<LocalAttempt> released;  // Destroyed after the lock.
   absl::MutexLock lock(&mu_);
-  auto it = running_.find(key);
-  attempt = std::move(it->second.attempt);
-  finished_.push_back(it->second.thread);
+  auto it = running_.find(attempt);
+  released = std::move(it->second);
   running_.erase(it);
-}
-
-void LocalExecutor::JoinFinished() {
-  std::vector<pthread_t> threads;
-  {
-    absl::MutexLock lock(&mu_);
-    threads.swap(finished_);
-  }
-  for (pthread_t thread : threads) pthread_join(thread, nullptr);
 }
 
 std::vector<std::string> LocalExecutor::RunningExecutionIds() {
   std::vector<std::string> ids;
   absl::MutexLock lock(&mu_);
-  for (auto& [key, running] : running_) ids.push_back(running.attempt->execution_id());
+  for (auto& [key, attempt] : running_) ids.push_back(attempt->execution_id());
   return ids;
 }
 

@@ -1,14 +1,12 @@
 // LocalExecutor: the Executor behind MakeLocalExecutor(). Each attempt is a
-// child process (see process.h) watched by its own observer thread (see
-// local_attempt.h). The executor keeps every observer thread until it has
-// finished and joins them; destroying the executor kills what still runs,
-// waits for every on_done and joins all threads.
+// child process (see process.h) watched by one of a few ObserverLoops (about
+// one per core, started with the first attempt; see observer_loop.h).
+// Destroying the executor kills what still runs, waits for every on_done and
+// stops the loops.
 //
 // REQUIRES: the executor is not destroyed from inside an on_done callback.
 #ifndef AUTOMATE_EXECUTOR_LOCAL_LOCAL_EXECUTOR_H_
 #define AUTOMATE_EXECUTOR_LOCAL_LOCAL_EXECUTOR_H_
-
-#include <pthread.h>
 
 #include <cstdint>
 #include <memory>
@@ -23,6 +21,7 @@
 #include "automate/executor.h"
 #include "automate/local_executor.h"
 #include "executor/local/local_attempt.h"
+#include "executor/local/observer_loop.h"
 
 namespace automate::internal {
 
@@ -45,25 +44,19 @@ class LocalExecutor : public Executor {
   absl::Status CleanupOrphans(const std::set<std::string>& live_execution_ids) override;
 
  private:
-  struct Running {
-    std::shared_ptr<LocalAttempt> attempt;
-    pthread_t thread;
-  };
-  struct ThreadArg;
-
-  static void* ThreadMain(void* arg);
-  absl::Status StartObserver(std::shared_ptr<LocalAttempt> attempt) ABSL_LOCKS_EXCLUDED(mu_);
-  // Called by an observer thread as the last thing it does.
-  void OnObserverDone(uint64_t key) ABSL_LOCKS_EXCLUDED(mu_);
-  // Joins threads that have finished.
-  void JoinFinished() ABSL_LOCKS_EXCLUDED(mu_);
+  // Hands `attempt` to a loop (starting the loops first if needed).
+  absl::Status Observe(std::shared_ptr<LocalAttempt> attempt) ABSL_LOCKS_EXCLUDED(mu_);
+  // Called by a loop once `attempt`'s on_done has returned.
+  void OnFinished(LocalAttempt* attempt) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> RunningExecutionIds() ABSL_LOCKS_EXCLUDED(mu_);
 
   const LocalExecutorOptions options_;
   absl::Mutex mu_;
-  uint64_t next_key_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<uint64_t, Running> running_ ABSL_GUARDED_BY(mu_);
-  std::vector<pthread_t> finished_ ABSL_GUARDED_BY(mu_);
+  // Created with the first attempt; the destructor stops them after every
+  // attempt has finished.
+  std::vector<std::unique_ptr<ObserverLoop>> loops_ ABSL_GUARDED_BY(mu_);
+  size_t next_loop_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<LocalAttempt*, std::shared_ptr<LocalAttempt>> running_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace automate::internal

@@ -59,10 +59,18 @@ absl::Status DiagnoseSpawnError(int err, const SpawnRequest& request, const std:
 }
 
 // Pipes whose write ends go to the child as fd 1 and 2. O_CLOEXEC on all
-// ends: the dup2 in the child clears it on the copies it makes.
+// ends: the dup2 in the child clears it on the copies it makes. Our read end
+// is non-blocking (an observer loop reads many pipes); the child's write end
+// stays blocking, as programs expect of their stdout.
 absl::Status MakePipe(UniqueFd* read_end, UniqueFd* write_end) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "local: pipe");
+  if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return ErrnoStatus(err, "local: pipe");
+  }
   *read_end = UniqueFd(fds[0]);
   *write_end = UniqueFd(fds[1]);
   return absl::OkStatus();
