@@ -13,8 +13,9 @@
 #     the largest follower count / rate kept within 50 ms.
 # Builds nothing: build first with
 #   cmake --preset dev -B build/dev && cmake --build build/dev --target automated_bin http_bench
-# Usage: bench/run_http_benchmarks.sh [build_dir] [--quick]
+# Usage: bench/run_http_benchmarks.sh [build_dir] [--quick] [--only PART]
 #   --quick: 3 s per wrk run and fewer SSE points (about 3 minutes instead of 7).
+#   --only PART: one part only: reads, latency, submits or sse.
 # State dirs go under $AUTOMATE_BENCH_DIR, else $TMPDIR, else /var/tmp (a real
 # disk, not tmpfs: submits are durable). Everything started is stopped and
 # removed at exit.
@@ -22,12 +23,20 @@ set -euo pipefail
 
 build_dir=build/dev
 quick=0
-for arg in "$@"; do
-  case "$arg" in
+only=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
     --quick) quick=1 ;;
-    *) build_dir="$arg" ;;
+    --only) only=${2:?--only needs a part}; shift ;;
+    *) build_dir="$1" ;;
   esac
+  shift
 done
+case "$only" in
+  ""|reads|latency|submits|sse) ;;
+  *) echo "--only: unknown part \"$only\" (reads, latency, submits, sse)" >&2; exit 2 ;;
+esac
+want() { [[ -z $only || $only == "$1" ]]; }
 automated="$build_dir/bin/automated"
 hb="$build_dir/bench/http_bench"
 [[ -x "$automated" ]] || { echo "no $automated: build automated_bin first" >&2; exit 1; }
@@ -133,6 +142,7 @@ echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "state dirs: $work ($(df -T "$work" | awk 'NR==2 {print $2}'))"
 echo "wrk: $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); $dur s per run, -c64"
 
+if want reads; then
 echo "== requests/s: static responders (the limit) and automated, wrk -c64"
 start_daemon reads
 for t in 1 2; do
@@ -154,6 +164,8 @@ for t in 1 2; do
 done
 stop_pid "$dpid"
 
+fi
+if want latency; then
 echo "== submit -> start, one at a time on an idle daemon (200 submits of [\"true\"])"
 start_daemon latency
 start_hello epoll --threads 2
@@ -162,6 +174,8 @@ start_hello epoll --threads 2
 stop_pid "$hpid"
 stop_pid "$dpid"
 
+fi
+if want submits; then
 echo "== durable submits/s: POST /v1/jobs/true/executions, wrk"
 for mr in 16 1; do
   for c in 32 64; do
@@ -177,6 +191,8 @@ start_hello epoll --threads 2
 run_wrk "hello-epoll-post" 1 64 "http://127.0.0.1:$hport/v1/jobs/true/executions" "" POST
 stop_pid "$hpid"
 
+fi
+if want sse; then
 echo "== SSE fan-out: the loopback limit (two sender threads, one receiver thread)"
 "$hb" fanout --conns 1 --seconds 3 | tee -a "$results"
 "$hb" fanout --conns 1000 --seconds 3 | tee -a "$results"
@@ -208,6 +224,7 @@ for r in $rates; do sse 1000 "$r"; done
 for r in $rates; do sse 1000 "$r" 4096; done
 stop_pid "$dpid"
 
+fi
 echo "== summary (load now: $(cut -d' ' -f1-3 /proc/loadavg))"
 python3 - "$results" <<'PY'
 import sys

@@ -159,8 +159,8 @@ struct Api::Call {
   }
 };
 
-Api::Api(automate::Engine* engine, Auth* auth, Metrics* metrics)
-    : engine_(engine), auth_(auth), metrics_(metrics) {}
+Api::Api(automate::Engine* engine, automate::Store* store, Auth* auth, Metrics* metrics)
+    : engine_(engine), store_(store), auth_(auth), metrics_(metrics) {}
 
 int Api::HttpStatusFor(const absl::Status& status) {
   switch (status.code()) {
@@ -349,11 +349,30 @@ Response Api::Ping(Call& call) {
 // --- Jobs --------------------------------------------------------------------
 
 Response Api::ListJobs(Call& call) {
+  // Read before listing: a change made meanwhile bumps it again, so a body
+  // cached under it is never taken for newer than it is.
+  absl::StatusOr<int64_t> generation = store_->JobsGeneration();
+  if (generation.ok()) {
+    absl::MutexLock lock(&cache_mu_);
+    if (jobs_generation_ == *generation) {
+      Response r = call.Empty(http::status::ok);
+      r.set(http::field::content_type, "application/json");
+      r.body() = jobs_json_;
+      r.prepare_payload();
+      return r;
+    }
+  }
   absl::StatusOr<std::vector<v1::Job>> jobs = engine_->ListJobs();
   if (!jobs.ok()) return call.Error(jobs.status());
   v1::ListJobsResponse out;
   for (v1::Job& job : *jobs) *out.add_jobs() = std::move(job);
-  return call.Json(http::status::ok, out);
+  Response r = call.Json(http::status::ok, out);
+  if (generation.ok()) {
+    absl::MutexLock lock(&cache_mu_);
+    jobs_generation_ = *generation;
+    jobs_json_ = r.body();
+  }
+  return r;
 }
 
 Response Api::GetJob(Call& call) {
@@ -425,6 +444,9 @@ Response Api::Submit(Call& call) {
   if (!status.ok()) {
     exec = status;
   } else {
+    // Its audit record commits with the execution: one durable commit.
+    v1::AuditEntry audit = auth_->AuditEntryFor(&*call.who, "execution.submit", "",
+                                                absl::StrCat("job ", name), 201);
     automate::SubmitRequest request;
     request.job = name;
     request.job_version = body.job_version();
@@ -432,13 +454,13 @@ Response Api::Submit(Call& call) {
     request.requested_by = call.who->name;
     request.trigger.set_kind(v1::Trigger::MANUAL);
     request.trigger.set_source("api");
+    request.audit = &audit;
     exec = engine_->Submit(request);
   }
-  if (!exec.ok()) {
+  if (!exec.ok()) {  // Nothing was stored, the audit record neither.
     AuditChange(call, "execution.submit", name, "", HttpStatusFor(exec.status()));
     return call.Error(exec.status());
   }
-  AuditChange(call, "execution.submit", exec->id(), absl::StrCat("job ", name), 201);
   Response r = call.Json(http::status::created, *exec);
   r.set(http::field::location, absl::StrCat("/v1/executions/", exec->id()));
   return r;

@@ -60,7 +60,8 @@ struct ApiResult {
 
 class Api {
  public:
-  Api(automate::Engine* engine, Auth* auth, Metrics* metrics);
+  // `store` is the engine's, read for JobsGeneration() only.
+  Api(automate::Engine* engine, automate::Store* store, Auth* auth, Metrics* metrics);
 
   // Blocking. Never throws; every failure is an Error body.
   ApiResult Handle(const Request& request);
@@ -108,12 +109,17 @@ class Api {
   std::optional<std::string> CachedFinal(const std::string& id);
 
   automate::Engine* engine_;
+  automate::Store* store_;
   Auth* auth_;
   Metrics* metrics_;
   absl::Mutex cache_mu_;
   absl::flat_hash_map<std::string, std::string> final_json_ ABSL_GUARDED_BY(cache_mu_);
   std::deque<std::string> final_order_ ABSL_GUARDED_BY(cache_mu_);
   static constexpr size_t kFinalCacheEntries = 10000;
+  // The body of GET /v1/jobs and the store's JobsGeneration() it was made
+  // at: answered again until a job changes (in any process).
+  int64_t jobs_generation_ ABSL_GUARDED_BY(cache_mu_) = -1;
+  std::string jobs_json_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace automated

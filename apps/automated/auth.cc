@@ -273,8 +273,9 @@ absl::Status Auth::RequireRun(const Principal& who, const automate::v1::JobSpec&
       "\" has groups ", GroupList(who.groups)));
 }
 
-absl::Status Auth::Audit(const Principal* who, absl::string_view action, absl::string_view target,
-                         absl::string_view detail, int http_status) {
+automate::v1::AuditEntry Auth::AuditEntryFor(const Principal* who, absl::string_view action,
+                                             absl::string_view target, absl::string_view detail,
+                                             int http_status) {
   automate::v1::AuditEntry entry;
   *entry.mutable_time() = ToTimestamp(clock_->Now());
   entry.set_actor(who != nullptr ? who->name : std::string(kCliActor));
@@ -282,6 +283,12 @@ absl::Status Auth::Audit(const Principal* who, absl::string_view action, absl::s
   entry.set_target(std::string(target));
   entry.set_detail(std::string(detail));
   entry.set_http_status(http_status);
+  return entry;
+}
+
+absl::Status Auth::Audit(const Principal* who, absl::string_view action, absl::string_view target,
+                         absl::string_view detail, int http_status) {
+  automate::v1::AuditEntry entry = AuditEntryFor(who, action, target, detail, http_status);
   return store_->AppendAudit(&entry);
 }
 

@@ -89,6 +89,11 @@ class Auth {
   // `who`'s name, or "cli" when null (local administration).
   absl::Status Audit(const Principal* who, absl::string_view action, absl::string_view target,
                      absl::string_view detail, int http_status);
+  // The record Audit() stores, for a caller that stores it itself (a submit
+  // stores it with its execution: SubmitRequest::audit).
+  automate::v1::AuditEntry AuditEntryFor(const Principal* who, absl::string_view action,
+                                         absl::string_view target, absl::string_view detail,
+                                         int http_status);
   // Newest first; kInvalidArgument for a limit outside 1..1000 or a bad
   // page token.
   absl::StatusOr<automate::v1::ListAuditResponse> ListAudit(int limit,

@@ -103,7 +103,7 @@ absl::StatusOr<std::unique_ptr<automate::Store>> OpenStoreOnly(const std::string
 
 int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8420", state_dir = automate::DefaultStateDir(), tls_cert, tls_key;
-  std::string max_running = "16", io_threads = "2", blocking_threads = "8";
+  std::string max_running = "16", io_threads = "2", blocking_threads = "8", commit_threads = "32";
   std::string max_body = "1Mi", read_timeout = "30s", idle_timeout = "120s", drain = "10s";
   std::string config_file;
   std::string docker_host, docker_tls_verify, docker_cert_path;
@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
       {"tls-key", "AUTOMATE_TLS_KEY", &tls_key, "PEM private key for --tls-cert"},
       {"max-running", "AUTOMATE_MAX_RUNNING", &max_running, "Attempts running at once"},
       {"io-threads", "AUTOMATE_IO_THREADS", &io_threads, "Threads serving connections"},
-      {"blocking-threads", "AUTOMATE_BLOCKING_THREADS", &blocking_threads, "Threads for engine and store calls (each in-flight submit holds one until its commit is durable, and all of them share one commit)"},
+      {"blocking-threads", "AUTOMATE_BLOCKING_THREADS", &blocking_threads, "Threads for reads from the engine and store (GET requests, logs)"},
+      {"commit-threads", "AUTOMATE_COMMIT_THREADS", &commit_threads, "Threads for changes (POST, PUT, DELETE): each holds one until its commit is durable, and those waiting share one commit"},
       {"max-body", "AUTOMATE_MAX_BODY", &max_body, "Largest request body (413 above)"},
       {"read-timeout", "AUTOMATE_READ_TIMEOUT", &read_timeout, "Time to read one request or write one response"},
       {"idle-timeout", "AUTOMATE_IDLE_TIMEOUT", &idle_timeout, "Idle keep-alive connections are closed after this"},
@@ -264,6 +265,7 @@ int main(int argc, char** argv) {
   if (bad.ok()) bad = int_setting("max-running", max_running, 1, 100000, &max_running_n);
   if (bad.ok()) bad = int_setting("io-threads", io_threads, 1, 64, &options.io_threads);
   if (bad.ok()) bad = int_setting("blocking-threads", blocking_threads, 1, 256, &options.blocking_threads);
+  if (bad.ok()) bad = int_setting("commit-threads", commit_threads, 1, 1024, &options.commit_threads);
   if (bad.ok()) {
     absl::StatusOr<int64_t> bytes = automate::ParseByteSize(max_body);
     if (!bytes.ok() || *bytes < 1024) {
@@ -332,7 +334,7 @@ int main(int argc, char** argv) {
     }
   }
   automated::Auth auth(store, automate::Clock::Real());
-  automated::Api api(engine->get(), &auth, &metrics);
+  automated::Api api(engine->get(), store, &auth, &metrics);
   automated::Server server(options, &api, engine->get(), &metrics);
   if (absl::Status s = server.Bind(); !s.ok()) return Fail(s);
   std::cout << "automated: listening on " << server.address() << std::endl;

@@ -49,7 +49,8 @@ struct Server::Impl {
   automate::Engine* engine;
   Metrics* metrics;
   asio::io_context io;
-  asio::thread_pool blocking;
+  asio::thread_pool blocking;  // Reads.
+  asio::thread_pool committing;  // Changes: they wait for durable commits.
   std::optional<asio::ssl::context> tls;
   tcp::acceptor acceptor{io};
   asio::signal_set signals{io, SIGINT, SIGTERM};
@@ -61,19 +62,23 @@ struct Server::Impl {
 
   Impl(ServerOptions o, Api* a, automate::Engine* e, Metrics* m)
       : options(std::move(o)), api(a), engine(e), metrics(m),
-        blocking(static_cast<size_t>(options.blocking_threads)), hub(e) {}
+        blocking(static_cast<size_t>(options.blocking_threads)),
+        committing(static_cast<size_t>(options.commit_threads)),
+        hub(e) {}
 
-  // Runs `fn` on the blocking pool and resumes on the caller's executor.
+  // Runs `fn` on `pool` (the blocking pool unless given) and resumes on the
+  // caller's executor.
   //
   // GCC 12 destroys by-value coroutine arguments with non-trivial
   // destructors twice (GCC PR 99576) when the call is co_awaited: every
   // coroutine here takes its arguments by reference or as trivially
   // destructible values, and callers keep `fn` as a named local.
   template <typename Fn>
-  auto OffLoad(Fn& fn) -> awaitable<decltype(fn())> {
+  auto OffLoad(Fn& fn, asio::thread_pool* pool = nullptr) -> awaitable<decltype(fn())> {
     using T = decltype(fn());
     co_return co_await asio::co_spawn(
-        blocking, [&fn]() -> awaitable<T> { co_return fn(); }, use_awaitable);
+        pool != nullptr ? *pool : blocking, [&fn]() -> awaitable<T> { co_return fn(); },
+        use_awaitable);
   }
 
   awaitable<void> Accept() {
@@ -216,8 +221,11 @@ struct Server::Impl {
     ApiResult result;
     if (Api::NeverBlocks(request)) {
       result = handle();
-    } else {
+    } else if (request.method() == http::verb::get || request.method() == http::verb::head) {
       result = co_await OffLoad(handle);
+    } else {
+      asio::thread_pool* pool = &committing;
+      result = co_await OffLoad(handle, pool);
     }
     if (result.log) {
       if (result.log->sse) {
@@ -409,6 +417,7 @@ Server::Server(ServerOptions options, Api* api, automate::Engine* engine, Metric
 Server::~Server() {
   impl_->io.stop();
   impl_->blocking.join();
+  impl_->committing.join();
 }
 
 absl::Status Server::Bind() {

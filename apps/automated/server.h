@@ -23,7 +23,10 @@ struct ServerOptions {
   std::string tls_cert;                   // PEM files; both or neither
   std::string tls_key;
   int io_threads = 2;
-  int blocking_threads = 8;
+  int blocking_threads = 8;  // Reads: GET requests and log streams.
+  // Changes (POST, PUT, DELETE), which wait for a durable commit: the more
+  // wait at once, the more share one commit.
+  int commit_threads = 32;
   uint64_t max_body_bytes = 1 << 20;
   uint32_t max_header_bytes = 16 << 10;
   absl::Duration read_timeout = absl::Seconds(30);  // a whole request, once it starts

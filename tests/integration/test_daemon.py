@@ -19,6 +19,7 @@ import urllib.parse
 
 import pytest
 
+from conftest import BIN as CLI_BIN
 from daemon import AUTOMATED_BIN, Daemon
 
 FINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}
@@ -181,6 +182,28 @@ def test_job_crud_and_run_with_logs(daemon):
     assert c.request("GET", "/v1/jobs/hello")[0] == 404
 
 
+def test_job_list_follows_changes_from_any_process(daemon, tmp_path):
+    # The daemon answers GET /v1/jobs from a cache while no job changes;
+    # a change through the API or by another process on the same state dir
+    # (the CLI in local mode) shows at once.
+    c = daemon.admin
+    names = lambda: [j["spec"]["name"] for j in c.ok("GET", "/v1/jobs").get("jobs", [])]
+    assert names() == []
+    c.ok("PUT", "/v1/jobs/one", job_spec("one", ["true"]), expect=(201,))
+    assert names() == ["one"] and names() == ["one"]
+    job_file = tmp_path / "side.yaml"
+    job_file.write_text("name: side\nexecutor: {local: {command: [\"true\"]}}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOMATE_")}
+    cli = [CLI_BIN, "--state-dir", str(daemon.state_dir)]
+    r = subprocess.run(cli + ["apply", "-f", str(job_file)], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert names() == ["one", "side"]
+    r = subprocess.run(cli + ["apply", "-f", str(job_file)], capture_output=True, text=True, env=env, timeout=60)
+    assert names() == ["one", "side"]
+    c.ok("DELETE", "/v1/jobs/one", expect=(204,))
+    assert names() == ["side"]
+
+
 def test_bad_requests_name_the_field(daemon):
     c = daemon.admin
     status, err, _ = c.request("PUT", "/v1/jobs/x", raw=b"{not json", headers={"Content-Type": "application/json"})
@@ -297,9 +320,13 @@ def test_tokens_secrets_and_audit_never_leak(daemon):
     everything = json.dumps([c.ok("GET", "/v1/secrets"), c.ok("GET", "/v1/audit?limit=1000"),
                              c.ok("GET", f"/v1/executions/{e['id']}"), c.ok("GET", "/v1/jobs")])
     assert "hunter2" not in everything and secret not in everything
-    actions = [a["action"] for a in c.ok("GET", "/v1/audit?limit=1000")["entries"]]
+    entries = c.ok("GET", "/v1/audit?limit=1000")["entries"]
+    actions = [a["action"] for a in entries]
     for want in ("token.create", "secret.set", "job.put", "execution.submit"):
         assert want in actions, actions
+    # The submit's record (stored in the execution's own commit) names it.
+    submits = [a for a in entries if a["action"] == "execution.submit"]
+    assert [(a["target"], a["detail"], a["httpStatus"]) for a in submits] == [(e["id"], "job uses", 201)], submits
     log = (daemon.state_dir / "automated.out").read_text() if (daemon.state_dir / "automated.out").exists() else ""
     assert "hunter2" not in log and secret not in log
 

@@ -363,7 +363,10 @@ def test_cancel_same_as_local(local, remote, tmp_path):
         p = cli.popen("run", "long", "--follow")
         ready, _, _ = select.select([p.stdout], [], [], 20)
         assert ready and os.read(p.stdout.fileno(), 1 << 16) == b"started\n"
-        running = json.loads(cli.ok("history", "long", "--state", "running", "-o", "json").stdout)
+        # Live output can come before the RUNNING state is committed.
+        running = wait_for(
+            lambda: json.loads(cli.ok("history", "long", "--state", "running", "-o", "json").stdout),
+            what="the run to be recorded as running")
         t("cancel", running[0]["id"])
         out, err = p.communicate(timeout=30)
         assert p.returncode == 130, err

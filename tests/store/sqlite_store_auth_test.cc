@@ -185,6 +185,29 @@ TEST_F(SqliteStoreAuthTest, AuditAppendAssignsIncreasingSeqAndPagesNewestFirst) 
   EXPECT_TRUE(page.next_page_token.empty());
 }
 
+// A submit and its audit record commit together, or neither does.
+TEST_F(SqliteStoreAuthTest, ExecutionAndItsAuditRecordCommitTogether) {
+  v1::Execution e = automate_testing::SampleExecution("a", BaseTime());
+  v1::AuditEntry entry = SampleAudit(1);
+  ASSERT_TRUE(store_->WriteExecutionsAudited({&e}, &entry).ok());
+  EXPECT_EQ(e.version(), 1);
+  EXPECT_GT(entry.seq(), 0);
+  ASSERT_TRUE(store_->GetExecution(e.id()).ok());
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(AuditPage page, store_->ListAudit(10, ""));
+  ASSERT_EQ(page.entries.size(), 1u);
+  EXPECT_EQ(page.entries[0].seq(), entry.seq());
+
+  // The same id again: the insert fails, and the audit record is not kept.
+  v1::Execution dup = e;
+  dup.set_version(0);
+  v1::AuditEntry second = SampleAudit(2);
+  EXPECT_THAT(store_->WriteExecutionsAudited({&dup}, &second),
+              StatusIs(absl::StatusCode::kAlreadyExists, ""));
+  EXPECT_EQ(second.seq(), 0);
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(page, store_->ListAudit(10, ""));
+  EXPECT_EQ(page.entries.size(), 1u);
+}
+
 TEST_F(SqliteStoreAuthTest, AuditOnEmptyLogIsEmpty) {
   AUTOMATE_ASSERT_OK_AND_ASSIGN(AuditPage page, store_->ListAudit(10, ""));
   EXPECT_TRUE(page.entries.empty());

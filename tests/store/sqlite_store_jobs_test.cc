@@ -80,6 +80,32 @@ TEST_F(SqliteStoreJobsTest, MissingJobsAreNotFound) {
   EXPECT_THAT(store_->GetJob("x", -1), StatusIs(absl::StatusCode::kInvalidArgument, "negative"));
 }
 
+// Every job change moves the generation, whichever connection (or process)
+// makes it; executions do not.
+TEST_F(SqliteStoreJobsTest, JobsGenerationMovesWithEveryJobChangeFromAnyConnection) {
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(int64_t g0, store_->JobsGeneration());
+  AUTOMATE_ASSERT_OK(store_->PutJob(SampleSpec("a"), BaseTime()));
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(int64_t g1, store_->JobsGeneration());
+  EXPECT_NE(g1, g0);
+  AUTOMATE_ASSERT_OK(store_->PutJob(SampleSpec("a"), BaseTime()));  // Unchanged spec.
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(int64_t same, store_->JobsGeneration());
+  EXPECT_EQ(same, g1);
+  v1::Execution e = automate_testing::SampleExecution("a", BaseTime());
+  AUTOMATE_ASSERT_OK(store_->WriteExecutions({&e}));
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(same, store_->JobsGeneration());
+  EXPECT_EQ(same, g1);
+  AUTOMATE_ASSERT_OK(store_->DeleteJob("a", BaseTime()));
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(int64_t g2, store_->JobsGeneration());
+  EXPECT_NE(g2, g1);
+  {
+    auto other = automate_testing::OpenStoreOrDie(automate_testing::StoreOptions(dir_));
+    ASSERT_NE(other, nullptr);
+    AUTOMATE_ASSERT_OK(other->PutJob(SampleSpec("b"), BaseTime()));
+  }
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(int64_t g3, store_->JobsGeneration());
+  EXPECT_NE(g3, g2);
+}
+
 TEST_F(SqliteStoreJobsTest, JobsSurviveReopen) {
   AUTOMATE_ASSERT_OK(store_->PutJob(SampleSpec("a"), BaseTime()));
   store_.reset();

@@ -75,6 +75,10 @@ struct SubmitRequest {
   int64_t job_version = 0;                   // 0: latest.
   std::string requested_by;
   v1::Trigger trigger;                       // Default: MANUAL.
+  // If set, an audit record of the submit, stored in the same transaction as
+  // the new execution (one commit for both): Submit() sets its target to
+  // the new execution's id and, once durable, its seq. Borrowed.
+  v1::AuditEntry* audit = nullptr;
 };
 
 class AUTOMATE_EXPORT Engine {

@@ -76,6 +76,9 @@ class AUTOMATE_EXPORT Store {
   virtual absl::StatusOr<std::vector<v1::Job>> ListJobVersions(absl::string_view name) = 0;
   // Marks the job deleted; its versions and executions stay. kNotFound.
   virtual absl::Status DeleteJob(absl::string_view name, absl::Time now) = 0;
+  // A number that changes whenever a job is stored or deleted, by any
+  // process: a reader caching ListJobs() compares it to know it is current.
+  virtual absl::StatusOr<int64_t> JobsGeneration() = 0;
 
   // --- Executions ---------------------------------------------------------
   // Writes all of `batch` in one transaction, or nothing. An execution with
@@ -83,6 +86,10 @@ class AUTOMATE_EXPORT Store {
   // the stored record if its version matches (kAborted otherwise). On success
   // every execution's version is incremented in place.
   virtual absl::Status WriteExecutions(const std::vector<v1::Execution*>& batch) = 0;
+  // WriteExecutions(batch) and AppendAudit(audit) in the one transaction:
+  // both are durable or neither is (one commit for a submit and its record).
+  virtual absl::Status WriteExecutionsAudited(const std::vector<v1::Execution*>& batch,
+                                              v1::AuditEntry* audit) = 0;
   // kNotFound.
   virtual absl::StatusOr<v1::Execution> GetExecution(absl::string_view id) = 0;
   // kInvalidArgument for a bad filter or page token.

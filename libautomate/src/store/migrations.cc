@@ -69,6 +69,18 @@ constexpr const char* kMigrations[] = {
         http_status INTEGER NOT NULL
       );
     )sql",
+    // 3: a counter of job catalogue changes, kept by triggers whoever writes
+    // (any process), so that a reader learns of a change with one row read.
+    R"sql(
+      CREATE TABLE jobs_generation (n INTEGER NOT NULL);
+      INSERT INTO jobs_generation (n) VALUES (0);
+      CREATE TRIGGER jobs_generation_insert AFTER INSERT ON jobs
+        BEGIN UPDATE jobs_generation SET n = n + 1; END;
+      CREATE TRIGGER jobs_generation_update AFTER UPDATE ON jobs
+        BEGIN UPDATE jobs_generation SET n = n + 1; END;
+      CREATE TRIGGER jobs_generation_delete AFTER DELETE ON jobs
+        BEGIN UPDATE jobs_generation SET n = n + 1; END;
+    )sql",
 };
 
 constexpr int64_t kLatest = std::size(kMigrations);

@@ -253,6 +253,16 @@ absl::StatusOr<std::vector<v1::Job>> SqliteStore::ListJobVersions(absl::string_v
   return jobs;
 }
 
+absl::StatusOr<int64_t> SqliteStore::JobsGeneration() {
+  int64_t generation = 0;
+  absl::Status outcome = WithReader([&](SqliteDb& db) -> absl::Status {
+    AUTOMATE_ASSIGN_OR_RETURN(generation, db.QueryInt("SELECT n FROM jobs_generation"));
+    return absl::OkStatus();
+  });
+  if (!outcome.ok()) return outcome;
+  return generation;
+}
+
 absl::Status SqliteStore::DeleteJob(absl::string_view name, absl::Time /*now*/) {
   return committer_.Run([&](SqliteDb& db) -> absl::Status {
     // Only the latest version carries the mark; older ones are history.

@@ -33,10 +33,13 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<v1::Job>> ListJobs() override;
   absl::StatusOr<std::vector<v1::Job>> ListJobVersions(absl::string_view name) override;
   absl::Status DeleteJob(absl::string_view name, absl::Time now) override;
+  absl::StatusOr<int64_t> JobsGeneration() override;
 
   // A version > 0 whose id does not exist is kNotFound (not kAborted): there
   // is nothing to re-read.
   absl::Status WriteExecutions(const std::vector<v1::Execution*>& batch) override;
+  absl::Status WriteExecutionsAudited(const std::vector<v1::Execution*>& batch,
+                                      v1::AuditEntry* audit) override;
   absl::StatusOr<v1::Execution> GetExecution(absl::string_view id) override;
   absl::StatusOr<ExecutionPage> ListExecutions(const ExecutionFilter& filter) override;
   absl::StatusOr<std::vector<v1::Execution>> ListUnfinished() override;
@@ -66,6 +69,8 @@ class SqliteStore final : public Store {
   // Runs `read` on an idle read connection (opening one if none is idle).
   absl::Status WithReader(const std::function<absl::Status(SqliteDb&)>& read);
   absl::StatusOr<std::unique_ptr<SqliteDb>> OpenReader() const;
+  // Inserts `entry` inside the caller's transaction; returns its seq.
+  static absl::StatusOr<int64_t> InsertAudit(SqliteDb& db, const v1::AuditEntry& entry);
 
   const SqliteStoreOptions options_;
   const std::unique_ptr<SqliteDb> writer_;  // Used only through committer_.

@@ -171,20 +171,24 @@ absl::Status SqliteStore::RevokeToken(absl::string_view id_or_name, absl::Time n
 
 // --- Audit log --------------------------------------------------------------
 
+absl::StatusOr<int64_t> SqliteStore::InsertAudit(SqliteDb& db, const v1::AuditEntry& entry) {
+  AUTOMATE_ASSIGN_OR_RETURN(
+      SqliteStmt insert,
+      db.Prepare("INSERT INTO audit (time, actor, action, target, detail, http_status) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq"));
+  insert.Bind(1, TimestampMicros(entry.time())).BindText(2, entry.actor());
+  insert.BindText(3, entry.action()).BindText(4, entry.target());
+  insert.BindText(5, entry.detail()).Bind(6, entry.http_status());
+  AUTOMATE_ASSIGN_OR_RETURN(bool row, insert.Step());
+  if (!row) return absl::InternalError("sqlite store: append audit: no seq returned");
+  return insert.ColumnInt(0);
+}
+
 absl::Status SqliteStore::AppendAudit(v1::AuditEntry* entry) {
   if (entry == nullptr) return absl::InvalidArgumentError("sqlite store: null audit entry");
   int64_t seq = 0;
   absl::Status outcome = committer_.Run([&](SqliteDb& db) -> absl::Status {
-    AUTOMATE_ASSIGN_OR_RETURN(
-        SqliteStmt insert,
-        db.Prepare("INSERT INTO audit (time, actor, action, target, detail, http_status) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq"));
-    insert.Bind(1, TimestampMicros(entry->time())).BindText(2, entry->actor());
-    insert.BindText(3, entry->action()).BindText(4, entry->target());
-    insert.BindText(5, entry->detail()).Bind(6, entry->http_status());
-    AUTOMATE_ASSIGN_OR_RETURN(bool row, insert.Step());
-    if (!row) return absl::InternalError("sqlite store: append audit: no seq returned");
-    seq = insert.ColumnInt(0);
+    AUTOMATE_ASSIGN_OR_RETURN(seq, InsertAudit(db, *entry));
     return absl::OkStatus();
   });
   if (!outcome.ok()) return outcome;

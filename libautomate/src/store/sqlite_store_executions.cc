@@ -163,22 +163,32 @@ absl::StatusOr<SqliteStmt> PrepareList(SqliteDb& db, const ExecutionFilter& filt
 }  // namespace
 
 absl::Status SqliteStore::WriteExecutions(const std::vector<v1::Execution*>& batch) {
-  if (batch.empty()) return absl::OkStatus();
+  return WriteExecutionsAudited(batch, nullptr);
+}
+
+absl::Status SqliteStore::WriteExecutionsAudited(const std::vector<v1::Execution*>& batch,
+                                                 v1::AuditEntry* audit) {
+  if (batch.empty() && audit == nullptr) return absl::OkStatus();
   std::vector<ExecutionRow> rows;
   rows.reserve(batch.size());
   for (v1::Execution* execution : batch) {
     AUTOMATE_ASSIGN_OR_RETURN(ExecutionRow row, MakeRow(execution));
     rows.push_back(std::move(row));
   }
-  absl::Status outcome = committer_.Run([&rows](SqliteDb& db) -> absl::Status {
+  int64_t audit_seq = 0;
+  absl::Status outcome = committer_.Run([&](SqliteDb& db) -> absl::Status {
     for (const ExecutionRow& row : rows) {
       AUTOMATE_RETURN_IF_ERROR(row.old_version == 0 ? InsertRow(db, row) : UpdateRow(db, row));
+    }
+    if (audit != nullptr) {
+      AUTOMATE_ASSIGN_OR_RETURN(audit_seq, InsertAudit(db, *audit));
     }
     return absl::OkStatus();
   });
   if (!outcome.ok()) return outcome;
   // Only now is the batch durable; a failed COMMIT leaves versions unchanged.
   for (ExecutionRow& row : rows) row.execution->set_version(row.old_version + 1);
+  if (audit != nullptr) audit->set_seq(audit_seq);
   return absl::OkStatus();
 }
 
