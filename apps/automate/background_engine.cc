@@ -3,12 +3,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -23,19 +23,6 @@ namespace {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
-// Opens the lock file and tries to take it. Returns the fd holding the lock,
-// -1 if another process holds it, or an error.
-absl::StatusOr<int> TryLock(const std::string& state_dir) {
-  std::string path = state_dir + "/engine.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::FailedPreconditionError(absl::StrCat(path, ": ", strerror(errno)));
-  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
-  int saved = errno;
-  ::close(fd);
-  if (saved == EWOULDBLOCK) return -1;
-  return absl::InternalError(absl::StrCat("flock ", path, ": ", strerror(saved)));
-}
-
 // True if the store holds work no engine has admitted yet.
 bool HasPendingWork(Engine& engine) {
   ExecutionFilter filter;
@@ -48,10 +35,11 @@ bool HasPendingWork(Engine& engine) {
 }  // namespace
 
 absl::Status EnsureBackgroundEngine(const std::string& state_dir, const std::string& self_exe) {
-  absl::StatusOr<int> lock = TryLock(state_dir);
-  if (!lock.ok()) return lock.status();
-  if (*lock < 0) return absl::OkStatus();  // An engine is running.
-  ::close(*lock);
+  {
+    absl::StatusOr<std::optional<StateDirLock>> lock = StateDirLock::TryAcquire(state_dir);
+    if (!lock.ok()) return lock.status();
+    if (!lock->has_value()) return absl::OkStatus();  // An engine is running.
+  }  // Released: the engine started below takes it.
   std::string log_path = state_dir + "/engine.log";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -78,9 +66,10 @@ absl::Status EnsureBackgroundEngine(const std::string& state_dir, const std::str
 }
 
 absl::Status ServeEngine(const std::string& state_dir, absl::Duration idle_exit, int max_running) {
-  absl::StatusOr<int> lock = TryLock(state_dir);
+  absl::StatusOr<std::optional<StateDirLock>> lock = StateDirLock::TryAcquire(state_dir);
   if (!lock.ok()) return lock.status();
-  if (*lock < 0) return absl::OkStatus();
+  if (!lock->has_value()) return absl::OkStatus();  // Another engine serves it.
+  StateDirLock& held = **lock;
   ::signal(SIGTERM, OnSignal);
   ::signal(SIGINT, OnSignal);
   ::signal(SIGPIPE, SIG_IGN);
@@ -101,14 +90,13 @@ absl::Status ServeEngine(const std::string& state_dir, absl::Duration idle_exit,
     // Release the lock first, then look again: a CLI that submitted before
     // our release either sees the lock free (and starts a new engine) or
     // wrote its execution before this last look (and we stay).
-    ::flock(*lock, LOCK_UN);
+    held.Release();
     if (!HasPendingWork(**engine)) break;
-    if (::flock(*lock, LOCK_EX | LOCK_NB) != 0) break;  // A new engine took over.
+    if (!held.TryRetake()) break;  // A new engine took over.
     idle_since = absl::Now();
   }
   (*engine)->Shutdown();
   engine->reset();
-  ::close(*lock);
   return absl::OkStatus();
 }
 

@@ -4,8 +4,6 @@
 // Settings come from flags, then AUTOMATE_* environment variables, then an
 // optional YAML file (--config / AUTOMATE_CONFIG), then defaults; `--help`
 // lists each with its variable and default.
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +13,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -280,15 +279,15 @@ int main(int argc, char** argv) {
   if (!bad.ok()) return Fail(bad);
 
   // One dispatching engine per state dir: the CLI's background engine takes
-  // the same lock.
+  // the same lock. Held until main returns.
   std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
-  std::string lock_path = state_dir + "/engine.lock";
-  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  absl::StatusOr<std::optional<automate::StateDirLock>> state_lock =
+      automate::StateDirLock::TryAcquire(state_dir);
+  if (!state_lock.ok()) return Fail(state_lock.status());
+  if (!state_lock->has_value()) {
     return Fail(absl::FailedPreconditionError(absl::StrCat(
-        "another engine is running in ", state_dir, " (", lock_path,
-        " is locked); stop it (automate's background engine exits when idle) or use another --state-dir")));
+        "another engine is running in ", state_dir, " (", state_dir,
+        "/engine.lock is locked); stop it (automate's background engine exits when idle) or use another --state-dir")));
   }
 
   absl::StatusOr<automate::EngineOptions> engine_options = automate::DefaultEngineOptions(state_dir);

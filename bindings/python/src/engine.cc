@@ -1,8 +1,6 @@
 // automate/engine.h and automate/client.h: automate.Engine (an engine
 // embedded in this process, on a state dir) and automate.Client (a client of
 // an automated daemon), with the same methods from their base BaseEngine.
-#include <fcntl.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,41 +107,22 @@ struct LocalSettings {
   std::optional<std::string> docker_cert_path;
 };
 
-// One dispatching engine per state dir, like automated and the CLI's
-// background engine: an flock on <state_dir>/engine.lock, held (by the
-// engine's deleter) until the engine is freed. Returns the locked fd.
-absl::StatusOr<int> LockStateDir(const std::string& state_dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(absl::StrCat("state dir ", state_dir, ": ", ec.message()));
-  }
-  std::string path = state_dir + "/engine.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(errno)));
-  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
-  int saved = errno;
-  ::close(fd);
-  if (saved != EWOULDBLOCK) {
-    return absl::InternalError(absl::StrCat("flock ", path, ": ", std::strerror(saved)));
-  }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "another engine is running in ", state_dir, " (", path,
-      " is locked by automated, an automate.Engine, or the automate CLI's background engine, "
-      "which exits when idle); stop it, use another state_dir, or use automate.Client to talk "
-      "to a daemon"));
-}
-
 absl::StatusOr<std::shared_ptr<Engine>> OpenLocalEngine(const LocalSettings& settings) {
-  absl::StatusOr<int> lock = LockStateDir(settings.state_dir);
-  if (!lock.ok()) return lock.status();
-  int fd = *lock;
-  auto fail = [fd](absl::Status status) {
-    ::close(fd);
-    return status;
-  };
+  // One dispatching engine per state dir, like automated and the CLI's
+  // background engine: the lock is held (by the engine's deleter) until the
+  // engine is freed.
+  absl::StatusOr<std::optional<StateDirLock>> locked = StateDirLock::TryAcquire(settings.state_dir);
+  if (!locked.ok()) return locked.status();
+  if (!locked->has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another engine is running in ", settings.state_dir, " (", settings.state_dir,
+        "/engine.lock is locked by automated, an automate.Engine, or the automate CLI's background "
+        "engine, which exits when idle); stop it, use another state_dir, or use automate.Client "
+        "to talk to a daemon"));
+  }
+  auto lock = std::make_shared<StateDirLock>(std::move(**locked));
   absl::StatusOr<EngineOptions> options = DefaultEngineOptions(settings.state_dir);
-  if (!options.ok()) return fail(options.status());
+  if (!options.ok()) return options.status();
   if (settings.docker_host || settings.docker_tls_verify || settings.docker_cert_path) {
     // As automated's --docker-* settings: unset ones come from DOCKER_*.
     std::error_code ec;
@@ -156,8 +135,8 @@ absl::StatusOr<std::shared_ptr<Engine>> OpenLocalEngine(const LocalSettings& set
     absl::StatusOr<std::unique_ptr<Executor>> executor =
         MakeDockerExecutor(DockerOptionsFromEnvironment(docker));
     if (!executor.ok()) {
-      return fail(absl::InvalidArgumentError(
-          absl::StrCat("docker_host: ", executor.status().message())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("docker_host: ", executor.status().message()));
     }
     for (auto& e : options->executors) {
       if (e->name() == "docker") e = *std::move(executor);
@@ -166,10 +145,10 @@ absl::StatusOr<std::shared_ptr<Engine>> OpenLocalEngine(const LocalSettings& set
   options->max_running = settings.max_running;
   options->poll_interval = settings.poll_interval;
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(*std::move(options));
-  if (!engine.ok()) return fail(engine.status());
-  return std::shared_ptr<Engine>(engine->release(), [fd](Engine* e) {
+  if (!engine.ok()) return engine.status();
+  return std::shared_ptr<Engine>(engine->release(), [lock](Engine* e) {
     delete e;
-    ::close(fd);  // The next engine may dispatch only once this one is gone.
+    lock->Release();  // The next engine may dispatch only once this one is gone.
   });
 }
 

@@ -24,7 +24,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -62,6 +64,38 @@ struct EngineOptions {
 // Where front-ends keep state when told nothing: $AUTOMATE_STATE_DIR, else
 // $XDG_DATA_HOME/automate, else ~/.local/share/automate.
 AUTOMATE_EXPORT std::string DefaultStateDir();
+
+// One dispatching engine per state dir: automated, the CLI's background
+// engine and Python's automate.Engine each hold this lock (an exclusive
+// flock on <state_dir>/engine.lock) while their engine runs. Released by
+// Release() or on destruction; the kernel releases it if the process dies.
+class AUTOMATE_EXPORT StateDirLock {
+ public:
+  // Creates `state_dir` if needed and takes the lock without waiting.
+  // kFailedPrecondition "another engine is running in DIR (DIR/engine.lock
+  // is locked)" if another process holds it; kFailedPrecondition or
+  // kInternal for a dir or file that cannot be made or locked.
+  static absl::StatusOr<StateDirLock> Acquire(const std::string& state_dir);
+  // The same, but nullopt (not an error) if another process holds it.
+  static absl::StatusOr<std::optional<StateDirLock>> TryAcquire(const std::string& state_dir);
+
+  StateDirLock(StateDirLock&& other) noexcept;
+  StateDirLock& operator=(StateDirLock&& other) noexcept;
+  StateDirLock(const StateDirLock&) = delete;
+  StateDirLock& operator=(const StateDirLock&) = delete;
+  ~StateDirLock();
+
+  // Lets another process take the lock; the file stays open.
+  void Release();
+  // Takes it again after Release(); false if another process has it now.
+  bool TryRetake();
+  const std::string& path() const { return path_; }
+
+ private:
+  StateDirLock(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  std::string path_;
+};
 
 // The embedded default in `state_dir`: SQLite at state_dir/automate.db, logs
 // under state_dir/logs/, the local process executor, and the docker executor

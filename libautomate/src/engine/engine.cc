@@ -1,4 +1,10 @@
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdlib>
 #include <filesystem>
@@ -32,6 +38,57 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   AUTOMATE_RETURN_IF_ERROR(engine->Start());
   return engine;
 }
+
+absl::StatusOr<std::optional<StateDirLock>> StateDirLock::TryAcquire(
+    const std::string& state_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat("state dir ", state_dir, ": ", ec.message()));
+  }
+  std::string path = state_dir + "/engine.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    return std::optional<StateDirLock>(StateDirLock(fd, std::move(path)));
+  }
+  int err = errno;
+  ::close(fd);
+  if (err == EWOULDBLOCK) return std::optional<StateDirLock>();
+  return absl::InternalError(absl::StrCat("flock ", path, ": ", std::strerror(err)));
+}
+
+absl::StatusOr<StateDirLock> StateDirLock::Acquire(const std::string& state_dir) {
+  absl::StatusOr<std::optional<StateDirLock>> lock = TryAcquire(state_dir);
+  if (!lock.ok()) return lock.status();
+  if (!lock->has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another engine is running in ", state_dir, " (", state_dir, "/engine.lock is locked)"));
+  }
+  return std::move(**lock);
+}
+
+StateDirLock::StateDirLock(StateDirLock&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
+
+StateDirLock& StateDirLock::operator=(StateDirLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    path_ = std::move(other.path_);
+  }
+  return *this;
+}
+
+StateDirLock::~StateDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // Closing the only descriptor releases the lock.
+}
+
+void StateDirLock::Release() {
+  if (fd_ >= 0) ::flock(fd_, LOCK_UN);
+}
+
+bool StateDirLock::TryRetake() { return fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) == 0; }
 
 std::string DefaultStateDir() {
   if (const char* dir = std::getenv("AUTOMATE_STATE_DIR"); dir != nullptr && *dir) return dir;
