@@ -4,7 +4,10 @@
 // the drain deadline after an exit). A LocalExecutor has a few of these
 // (about one per core) instead of a thread per attempt: creating and joining
 // a thread costs about as much as the rest of the executor's work for a short
-// job, and one loop handles the events of many attempts per wake-up.
+// job, and one loop handles the events of many attempts per wake-up. The
+// trade-off: output is handed to each attempt's LogSink on the loop's
+// thread, so a sink that is slow (a stalled disk) delays the other attempts
+// of that loop too; their pipes buffer 64 KiB, then their writes wait.
 //
 // Thread-safety: Add() and Poke() may be called from any thread. The
 // attempts' observing methods run on the loop's thread only.
