@@ -149,6 +149,11 @@ void EngineImpl::TakeLimitHitsLocked() {
   }
 }
 
+void EngineImpl::SettleLocked() {
+  ProcessCompletionsLocked();
+  if (started_ && !shutdown_) ReserveStartsLocked();
+}
+
 void EngineImpl::ProcessCompletionsLocked() {
   // A log limit reached before the end must count for that end: the hit is
   // recorded (by the log, on the executor's thread) before the outcome.
@@ -368,8 +373,7 @@ Executor::DoneCallback EngineImpl::DoneCallbackFor(const std::string& id, int at
     absl::MutexLock lock(&mu_);
     if (shutdown_) return;
     completions_.push_back({id, attempt, std::move(outcome)});
-    ProcessCompletionsLocked();
-    if (started_) ReserveStartsLocked();
+    SettleLocked();
   };
 }
 
@@ -455,10 +459,7 @@ void EngineImpl::StartOne(const std::string& id) {
   absl::MutexLock lock(&mu_);
   // Outcomes that arrived while starting (a fast `true`), and slots freed by
   // them or by a failed start, are handled when this returns.
-  absl::Cleanup handle_completions = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    ProcessCompletionsLocked();
-    if (!shutdown_) ReserveStartsLocked();
-  };
+  absl::Cleanup settle = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { SettleLocked(); };
   Run& run = *runs_.at(id);
   run.log = log;
   run.starting = false;
@@ -627,10 +628,22 @@ absl::Status EngineImpl::Recover() {
 }
 
 void EngineImpl::RecoverRunning(v1::Execution exec) {
-  auto run = std::make_unique<Run>();
   std::string id = exec.id();
   Executor* executor = ExecutorFor(exec.job_spec());
   absl::StatusOr<std::shared_ptr<ExecutionLog>> log = OpenExecutionLog(exec);
+  {
+    // Registered as starting before Reattach(): an attempt that already
+    // ended reports at once, and its outcome waits for us (as for StartOne).
+    absl::MutexLock lock(&mu_);
+    auto run = std::make_unique<Run>();
+    run->seq = next_seq_++;
+    run->executor = executor;
+    run->cancel_requested = exec.cancel_requested();
+    run->starting = true;
+    if (log.ok()) run->log = *log;
+    run->exec = exec;
+    runs_[id] = std::move(run);
+  }
   absl::Status status = log.status();
   std::unique_ptr<AttemptHandle> handle;
   v1::Attempt* attempt = LastAttempt(exec);
@@ -641,8 +654,11 @@ void EngineImpl::RecoverRunning(v1::Execution exec) {
     Executor::ReattachParams params;
     status = PrepareAttempt(exec, executor, log->get(), &params.start);
     // Without these counts a reattached backend would store its output twice.
-    absl::StatusOr<StoredOutput> output = ReadStoredOutput(logs_, id, attempt->log_offset());
-    if (status.ok()) status = output.status();
+    absl::StatusOr<StoredOutput> output = absl::UnknownError("not read");
+    if (status.ok()) {
+      output = ReadStoredOutput(logs_, id, attempt->log_offset());
+      status = output.status();
+    }
     if (status.ok()) {
       params.start.execution_id = id;
       params.start.attempt = attempt->number();
@@ -660,13 +676,9 @@ void EngineImpl::RecoverRunning(v1::Execution exec) {
     }
   }
   absl::MutexLock lock(&mu_);
-  run->seq = next_seq_++;
-  run->executor = executor;
-  run->cancel_requested = exec.cancel_requested();
-  if (log.ok()) run->log = *log;
-  run->exec = std::move(exec);
-  Run& ref = *run;
-  runs_[id] = std::move(run);
+  absl::Cleanup settle = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { SettleLocked(); };
+  Run& ref = *runs_.at(id);
+  ref.starting = false;
   if (handle != nullptr) {
     ref.handle = std::move(handle);
     ref.running = true;
@@ -677,6 +689,8 @@ void EngineImpl::RecoverRunning(v1::Execution exec) {
       ref.attempt_deadline = FromProto(LastAttempt(ref.exec)->start_time()) + timeout;
       deadlines_.insert({ref.attempt_deadline, id});
     }
+    // (A stop posted meanwhile stays in stop_requests_: the dispatcher,
+    // which starts after recovery, applies it.)
     if (ref.cancel_requested) RequestStopLocked(ref, StopReason::kCancel, "");
     return;
   }

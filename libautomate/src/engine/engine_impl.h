@@ -98,6 +98,9 @@ class EngineImpl : public Engine {
   // Turns log-limit hits into stop requests.
   void TakeLimitHitsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ProcessCompletionsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ProcessCompletionsLocked(), then hands the freed slots on: what an
+  // outcome's thread and a starter do, so the dispatcher need not wake.
+  void SettleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleOutcomeLocked(Run& run, const AttemptOutcome& outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishLocked(Run& run, v1::ExecutionState state, std::string error)
