@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   std::string max_running = "16", io_threads = "2", blocking_threads = "8", commit_threads = "32";
   std::string max_body = "1Mi", read_timeout = "30s", idle_timeout = "120s", drain = "10s";
   std::string config_file;
-  std::string docker_host, docker_tls_verify, docker_cert_path;
+  std::string docker_host, docker_tls_verify, docker_cert_path, docker_api_version;
   std::vector<Setting> settings = {
       {"listen", "AUTOMATE_LISTEN", &listen, "HOST:PORT to listen on; port 0 picks a free one"},
       {"state-dir", "AUTOMATE_STATE_DIR", &state_dir, "Where jobs, executions, logs, secrets and tokens live"},
@@ -122,6 +122,7 @@ int main(int argc, char** argv) {
       {"docker-host", "DOCKER_HOST", &docker_host, "Docker Engine API for docker jobs: unix:///path or tcp://host:port (default unix:///var/run/docker.sock)"},
       {"docker-tls-verify", "DOCKER_TLS_VERIFY", &docker_tls_verify, "Non-empty: https to a tcp:// docker host, verified with the CA and client certificate in --docker-cert-path"},
       {"docker-cert-path", "DOCKER_CERT_PATH", &docker_cert_path, "Directory with ca.pem, cert.pem, key.pem (default ~/.docker)"},
+      {"docker-api-version", "DOCKER_API_VERSION", &docker_api_version, "Docker Engine API version to speak (default 1.41)"},
   };
 
   // The YAML file is read first; its values become the defaults that the
@@ -280,7 +281,6 @@ int main(int argc, char** argv) {
 
   // One dispatching engine per state dir: the CLI's background engine takes
   // the same lock. Held until main returns.
-  std::error_code ec;
   absl::StatusOr<std::optional<automate::StateDirLock>> state_lock =
       automate::StateDirLock::TryAcquire(state_dir);
   if (!state_lock.ok()) return Fail(state_lock.status());
@@ -290,22 +290,20 @@ int main(int argc, char** argv) {
         "/engine.lock is locked); stop it (automate's background engine exits when idle) or use another --state-dir")));
   }
 
-  absl::StatusOr<automate::EngineOptions> engine_options = automate::DefaultEngineOptions(state_dir);
-  if (!engine_options.ok()) return Fail(engine_options.status());
-  // The docker executor as the settings say (the YAML file may set them too).
+  // The docker executor as the settings say (flag > DOCKER_* > YAML file).
   automate::DockerExecutorOptions docker;
   docker.host = docker_host;
   docker.tls_verify = !docker_tls_verify.empty() && docker_tls_verify != "0" && docker_tls_verify != "false";
   docker.cert_path = docker_cert_path;
-  docker.engine_tag = std::filesystem::absolute(state_dir, ec).lexically_normal().string();
-  absl::StatusOr<std::unique_ptr<automate::Executor>> docker_executor =
-      automate::MakeDockerExecutor(docker);
-  if (!docker_executor.ok()) {
-    return Fail(absl::InvalidArgumentError(
-        absl::StrCat("--docker-host: ", docker_executor.status().message())));
-  }
-  for (auto& executor : engine_options->executors) {
-    if (executor->name() == "docker") executor = *std::move(docker_executor);
+  docker.api_version = docker_api_version;
+  absl::StatusOr<automate::EngineOptions> engine_options =
+      automate::DefaultEngineOptions(state_dir, std::move(docker));
+  if (!engine_options.ok()) {
+    absl::Status s = engine_options.status();
+    if (s.code() == absl::StatusCode::kInvalidArgument) {
+      s = absl::InvalidArgumentError(absl::StrCat("--docker-host: ", s.message()));
+    }
+    return Fail(s);
   }
   engine_options->max_running = max_running_n;
   engine_options->poll_interval = absl::Milliseconds(100);  // CLI clients in local mode

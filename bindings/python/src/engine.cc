@@ -121,26 +121,19 @@ absl::StatusOr<std::shared_ptr<Engine>> OpenLocalEngine(const LocalSettings& set
         "to talk to a daemon"));
   }
   auto lock = std::make_shared<StateDirLock>(std::move(**locked));
-  absl::StatusOr<EngineOptions> options = DefaultEngineOptions(settings.state_dir);
-  if (!options.ok()) return options.status();
-  if (settings.docker_host || settings.docker_tls_verify || settings.docker_cert_path) {
-    // As automated's --docker-* settings: unset ones come from DOCKER_*.
-    std::error_code ec;
-    DockerExecutorOptions docker;
-    docker.host = settings.docker_host.value_or("");
-    docker.tls_verify = settings.docker_tls_verify.value_or(false);
-    docker.cert_path = settings.docker_cert_path.value_or("");
-    docker.engine_tag =
-        std::filesystem::absolute(settings.state_dir, ec).lexically_normal().string();
-    absl::StatusOr<std::unique_ptr<Executor>> executor =
-        MakeDockerExecutor(DockerOptionsFromEnvironment(docker));
-    if (!executor.ok()) {
+  // As automated's --docker-* settings: unset ones come from DOCKER_*.
+  DockerExecutorOptions docker;
+  docker.host = settings.docker_host.value_or("");
+  docker.tls_verify = settings.docker_tls_verify.value_or(false);
+  docker.cert_path = settings.docker_cert_path.value_or("");
+  absl::StatusOr<EngineOptions> options =
+      DefaultEngineOptions(settings.state_dir, DockerOptionsFromEnvironment(std::move(docker)));
+  if (!options.ok()) {
+    if (options.status().code() == absl::StatusCode::kInvalidArgument) {
       return absl::InvalidArgumentError(
-          absl::StrCat("docker_host: ", executor.status().message()));
+          absl::StrCat("docker_host: ", options.status().message()));
     }
-    for (auto& e : options->executors) {
-      if (e->name() == "docker") e = *std::move(executor);
-    }
+    return options.status();
   }
   options->max_running = settings.max_running;
   options->poll_interval = settings.poll_interval;

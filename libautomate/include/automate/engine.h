@@ -34,6 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "automate/clock.h"
+#include "automate/docker_executor.h"
 #include "automate/executor.h"
 #include "automate/export.h"
 #include "automate/log.h"
@@ -102,6 +103,12 @@ class AUTOMATE_EXPORT StateDirLock {
 // configured from DOCKER_HOST etc. (see docker_executor.h; the daemon is
 // only contacted by docker jobs). kInvalidArgument for a bad DOCKER_HOST.
 AUTOMATE_EXPORT absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir);
+// The same with the docker executor built from `docker` as given (front-ends
+// that resolve --docker-* settings themselves; see DockerOptionsFromEnvironment
+// for the variables); an empty engine_tag becomes the state dir.
+// kInvalidArgument naming the docker setting that is wrong.
+AUTOMATE_EXPORT absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir,
+                                                                   DockerExecutorOptions docker);
 
 struct SubmitRequest {
   std::string job;

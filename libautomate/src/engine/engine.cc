@@ -100,6 +100,16 @@ std::string DefaultStateDir() {
 }
 
 absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir) {
+  absl::StatusOr<EngineOptions> options =
+      DefaultEngineOptions(state_dir, DockerOptionsFromEnvironment(DockerExecutorOptions()));
+  if (!options.ok() && options.status().code() == absl::StatusCode::kInvalidArgument) {
+    return absl::InvalidArgumentError(absl::StrCat("DOCKER_HOST: ", options.status().message()));
+  }
+  return options;
+}
+
+absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir,
+                                                   DockerExecutorOptions docker) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) {
@@ -108,6 +118,10 @@ absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir)
   }
   ::chmod(state_dir.c_str(), 0700);  // Logs and the secret key live here.
   std::string absolute = std::filesystem::absolute(state_dir, ec).lexically_normal().string();
+  if (docker.engine_tag.empty()) docker.engine_tag = absolute;
+  // First, so that a bad docker setting is reported before anything opens.
+  AUTOMATE_ASSIGN_OR_RETURN(std::unique_ptr<Executor> docker_executor,
+                            MakeDockerExecutor(std::move(docker)));
   EngineOptions options;
   SqliteStoreOptions store_options;
   store_options.path = absolute + "/automate.db";
@@ -116,15 +130,7 @@ absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir)
   LocalExecutorOptions local;
   local.engine_tag = absolute;
   options.executors.push_back(MakeLocalExecutor(local));
-  DockerExecutorOptions docker;
-  docker.engine_tag = absolute;
-  absl::StatusOr<std::unique_ptr<Executor>> docker_executor =
-      MakeDockerExecutor(DockerOptionsFromEnvironment(docker));
-  if (!docker_executor.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("DOCKER_HOST: ", docker_executor.status().message()));
-  }
-  options.executors.push_back(*std::move(docker_executor));
+  options.executors.push_back(std::move(docker_executor));
   return options;
 }
 

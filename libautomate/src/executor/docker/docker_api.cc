@@ -217,12 +217,20 @@ absl::StatusOr<std::string> DockerApi::CheckVersion() {
 }
 
 absl::Status DockerApi::EnsureVersion() {
-  absl::MutexLock lock(&version_mu_);
-  if (version_checked_) return absl::OkStatus();
+  {
+    absl::MutexLock lock(&version_mu_);
+    if (version_checked_) return absl::OkStatus();
+  }
+  // Asked without the lock: with the daemon down, concurrent starts each
+  // wait for their own timeout, not for everyone's in turn (a few may ask
+  // at once; the answer is the same).
   absl::StatusOr<std::string> version = CheckVersion();
   // An unreachable daemon is asked again next time; a too old one is not
   // remembered either (it may be upgraded), but it fails the attempt.
-  if (version.ok()) version_checked_ = true;
+  if (version.ok()) {
+    absl::MutexLock lock(&version_mu_);
+    version_checked_ = true;
+  }
   return version.status();
 }
 
