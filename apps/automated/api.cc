@@ -126,9 +126,13 @@ struct Api::Call {
   bool HasQuery(const std::string& key) const { return query.count(key) > 0; }
 
   Response Json(http::status status, const google::protobuf::Message& message) const {
+    return JsonBody(status, ToJson(message));
+  }
+  // A JSON body printed earlier (the caches).
+  Response JsonBody(http::status status, std::string body) const {
     Response r = MakeResponse(status, request.version(), request.keep_alive());
     r.set(http::field::content_type, "application/json");
-    r.body() = ToJson(message);
+    r.body() = std::move(body);
     r.prepare_payload();
     return r;
   }
@@ -354,13 +358,7 @@ Response Api::ListJobs(Call& call) {
   absl::StatusOr<int64_t> generation = store_->JobsGeneration();
   if (generation.ok()) {
     absl::MutexLock lock(&cache_mu_);
-    if (jobs_generation_ == *generation) {
-      Response r = call.Empty(http::status::ok);
-      r.set(http::field::content_type, "application/json");
-      r.body() = jobs_json_;
-      r.prepare_payload();
-      return r;
-    }
+    if (jobs_generation_ == *generation) return call.JsonBody(http::status::ok, jobs_json_);
   }
   absl::StatusOr<std::vector<v1::Job>> jobs = engine_->ListJobs();
   if (!jobs.ok()) return call.Error(jobs.status());
@@ -525,11 +523,7 @@ Response Api::ExecutionJson(Call& call, const v1::Execution& exec) {
 Response Api::GetExecution(Call& call) {
   const std::string& id = call.params["id"];
   if (std::optional<std::string> cached = CachedFinal(id)) {
-    Response r = call.Empty(http::status::ok);
-    r.set(http::field::content_type, "application/json");
-    r.body() = std::move(*cached);
-    r.prepare_payload();
-    return r;
+    return call.JsonBody(http::status::ok, std::move(*cached));
   }
   if (call.HasQuery("wait")) {
     absl::StatusOr<absl::Duration> wait = automate::ParseDuration(call.Query("wait"));
