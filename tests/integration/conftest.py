@@ -18,23 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from polling import wait_for  # noqa: F401  (the tests import it from here)
+
 REPO = Path(os.environ.get("AUTOMATE_SOURCE_DIR") or Path(__file__).resolve().parents[2])
 BIN = os.environ.get("AUTOMATE_BIN") or str(REPO / "build" / "dev" / "bin" / "automate")
 
 FINAL_STATES = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}
 DEFAULT_TIMEOUT = 30
-
-
-def wait_for(predicate, timeout=15.0, interval=0.05, what="condition"):
-    """Polls predicate() until it returns a truthy value; fails after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def read_cmdline(pid):

@@ -199,6 +199,7 @@ def test_job_list_follows_changes_from_any_process(daemon, tmp_path):
     assert r.returncode == 0, r.stderr
     assert names() == ["one", "side"]
     r = subprocess.run(cli + ["apply", "-f", str(job_file)], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0 and "unchanged" in r.stdout, (r.stdout, r.stderr)
     assert names() == ["one", "side"]
     c.ok("DELETE", "/v1/jobs/one", expect=(204,))
     assert names() == ["side"]

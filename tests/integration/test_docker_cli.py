@@ -40,7 +40,9 @@ def test_bad_docker_fields_are_refused_with_their_paths(cli):
         "name: bad\nexecutor:\n  docker:\n    image: Not An Image\n"
         "    resources: {memory: 1Ki}\n    pull: sometimes\n")))
     assert r.returncode != 0
-    assert "executor.docker.pull: must be one of always, if-not-present, never" in r.stderr
+    assert "bad.yaml:4: executor.docker.image: must be an image reference" in r.stderr
+    assert "bad.yaml:5: executor.docker.resources.memory: must be at least 6Mi" in r.stderr
+    assert "bad.yaml:6: executor.docker.pull: must be one of always, if-not-present, never" in r.stderr
 
 
 def test_unreachable_daemon_fails_the_attempt_clearly(cli):

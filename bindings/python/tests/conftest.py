@@ -18,7 +18,6 @@ import itertools
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -31,6 +30,7 @@ os.environ.setdefault("AUTOMATED_BIN", str(BUILD / "bin" / "automated"))
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 from daemon import AUTOMATED_BIN, Daemon  # noqa: E402  (tests/integration/daemon.py)
+from polling import wait_for  # noqa: E402,F401  (tests/integration/polling.py)
 
 try:
     import automate  # noqa: E402
@@ -54,17 +54,6 @@ def local_job(name, command, **fields):
     spec = {"name": name, "executor": {"local": {"command": command}}}
     spec.update(fields)
     return spec
-
-
-def wait_for(predicate, timeout=15.0, interval=0.02, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def vm_rss_bytes():
