@@ -2,6 +2,7 @@
 #ifndef AUTOMATE_BENCH_BENCH_UTIL_H_
 #define AUTOMATE_BENCH_BENCH_UTIL_H_
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -26,11 +27,16 @@ inline std::string MakeBenchDir(const std::string& prefix) {
   return pattern;
 }
 
-// A MakeBenchDir() directory, removed with its contents on destruction.
+// A MakeBenchDir() directory, removed with its contents on destruction
+// unless AUTOMATE_BENCH_KEEP is set (to look at the database afterwards).
 class StateDir {
  public:
   explicit StateDir(const std::string& prefix) : path_(MakeBenchDir(prefix)) {}
   ~StateDir() {
+    if (const char* keep = std::getenv("AUTOMATE_BENCH_KEEP"); keep != nullptr && *keep != 0) {
+      std::fprintf(stderr, "kept %s\n", path_.c_str());
+      return;
+    }
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }

@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "automate/testing/fake_clock.h"
 #include "executor/local/proc_scan.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -236,6 +237,30 @@ TEST_F(LocalExecutorTest, ExitZero) {
   EXPECT_TRUE(done.outcome.succeeded());
   EXPECT_FALSE(done.outcome.signal.has_value());
   EXPECT_EQ(done.calls.load(), 1);
+}
+
+// The start is stamped with the caller's clock just before the process is
+// created; without a clock, with the real one.
+TEST_F(LocalExecutorTest, StartTimeIsTheProcessCreationByTheGivenClock) {
+  CollectingSink sink;
+  Done done;
+  v1::JobSpec job = Job({"true"});
+  automate_testing::FakeClock clock;
+  Executor::StartParams params = Params(job, &sink, &done);
+  params.clock = &clock;
+  auto handle = executor_->Start(std::move(params));
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  EXPECT_EQ((*handle)->start_time(), clock.Now());
+  ASSERT_TRUE(done.Wait());
+
+  Done done2;
+  absl::Time before = absl::Now();
+  auto real = executor_->Start(Params(job, &sink, &done2));
+  absl::Time after = absl::Now();
+  ASSERT_TRUE(real.ok()) << real.status();
+  EXPECT_GE((*real)->start_time(), before);
+  EXPECT_LE((*real)->start_time(), after);
+  ASSERT_TRUE(done2.Wait());
 }
 
 TEST_F(LocalExecutorTest, ExitCode) {

@@ -32,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "automate/clock.h"
 #include "automate/export.h"
 #include "automate/log.h"
 #include "automate/v1/execution.pb.h"
@@ -79,6 +80,11 @@ class AUTOMATE_EXPORT AttemptHandle {
   // Opaque state the engine stores with the attempt and gives back to
   // Reattach() (for example the last log timestamp seen).
   virtual std::map<std::string, std::string> executor_state() const { return {}; }
+  // When the attempt began to run, by StartParams::clock: for a process the
+  // moment it was created (what ps and systemd count as its start), for a
+  // container the moment it was started. InfinitePast() when the backend
+  // cannot tell; the engine then takes the time Start() returned.
+  virtual absl::Time start_time() const { return absl::InfinitePast(); }
   // Asks the attempt to stop: a polite stop (SIGTERM) now and a forced one
   // (SIGKILL) after `grace`, for the whole process tree. Returns at once;
   // `on_done` reports the end. Idempotent; a no-op once done.
@@ -101,6 +107,9 @@ class AUTOMATE_EXPORT Executor {
     std::map<std::string, std::string> executor_secrets;
     LogSink* log_sink = nullptr;  // Borrowed; outlives on_done.
     DoneCallback on_done;         // Called exactly once after the last Write.
+    // The engine's clock, for AttemptHandle::start_time(); nullptr means
+    // Clock::Real(). Borrowed; outlives the executor.
+    Clock* clock = nullptr;
   };
 
   struct ReattachParams {

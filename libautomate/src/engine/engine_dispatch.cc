@@ -451,6 +451,7 @@ void EngineImpl::StartOne(const std::string& id) {
       params.job = &exec.job_spec();
       params.log_sink = log.get();
       params.on_done = DoneCallbackFor(id, number);
+      params.clock = clock_;
       absl::StatusOr<std::unique_ptr<AttemptHandle>> started = executor->Start(std::move(params));
       status = started.status();
       if (started.ok()) handle = std::move(*started);
@@ -464,13 +465,17 @@ void EngineImpl::StartOne(const std::string& id) {
   run.log = log;
   run.starting = false;
   absl::Time now = clock_->Now();
+  // The backend's own start (a process's creation) when it knows it: the
+  // start itself may return a scheduler slice later, or after an image pull.
+  absl::Time started = handle != nullptr ? handle->start_time() : absl::InfinitePast();
+  if (started == absl::InfinitePast() || started > now) started = now;
   v1::Attempt* attempt = run.exec.add_attempts();
   attempt->set_number(number);
   attempt->set_executor(executor != nullptr ? std::string(executor->name()) : "");
-  *attempt->mutable_start_time() = ToProto(now);
+  *attempt->mutable_start_time() = ToProto(started);
   attempt->set_log_offset(log_offset);
   run.exec.clear_next_attempt_time();
-  if (!run.exec.has_start_time()) *run.exec.mutable_start_time() = ToProto(now);
+  if (!run.exec.has_start_time()) *run.exec.mutable_start_time() = ToProto(started);
   if (!status.ok()) {
     ReleaseSlotLocked(run);
     attempt->set_status(v1::Attempt::FAILED);
@@ -491,7 +496,7 @@ void EngineImpl::StartOne(const std::string& id) {
   run.exec.set_state(v1::RUNNING);
   absl::Duration timeout = FromProto(run.exec.job_spec().timeout());
   if (timeout > absl::ZeroDuration()) {
-    run.attempt_deadline = now + timeout;
+    run.attempt_deadline = started + timeout;
     deadlines_.insert({run.attempt_deadline, id});
     WakeDispatcherForLocked(run.attempt_deadline);
   }

@@ -74,6 +74,7 @@ SpawnRequest MakeSpawnRequest(const Executor::StartParams& params, absl::string_
   SpawnRequest request;
   request.argv.assign(local.command().begin(), local.command().end());
   request.working_dir = local.working_dir();
+  request.clock = params.clock;
   for (auto& [name, value] : BuildChildEnv(params, tag)) {
     if (name == "PATH") request.path = value;
     request.env.push_back(absl::StrCat(name, "=", value));
@@ -95,14 +96,19 @@ std::optional<std::pair<pid_t, uint64_t>> ParseExternalId(absl::string_view id) 
 
 class LocalAttemptHandle : public AttemptHandle {
  public:
-  LocalAttemptHandle(std::shared_ptr<LocalAttempt> attempt, std::string external_id)
-      : attempt_(std::move(attempt)), external_id_(std::move(external_id)) {}
+  LocalAttemptHandle(std::shared_ptr<LocalAttempt> attempt, std::string external_id,
+                     absl::Time start_time)
+      : attempt_(std::move(attempt)),
+        external_id_(std::move(external_id)),
+        start_time_(start_time) {}
   std::string external_id() const override { return external_id_; }
+  absl::Time start_time() const override { return start_time_; }
   void Cancel(absl::Duration grace) override { attempt_->Cancel(grace, /*scan_escapees=*/true); }
 
  private:
   const std::shared_ptr<LocalAttempt> attempt_;
   const std::string external_id_;
+  const absl::Time start_time_;
 };
 
 }  // namespace
@@ -205,10 +211,12 @@ absl::StatusOr<std::unique_ptr<AttemptHandle>> LocalExecutor::Start(StartParams 
   // /proc entry is there.
   std::string external_id =
       absl::StrCat(process.pid, ":", ReadStartTime(process.pid).value_or(0));
+  absl::Time start_time = process.start_time;
   auto attempt = std::make_shared<LocalAttempt>(params.execution_id, std::move(process),
                                                 params.log_sink, std::move(params.on_done));
   AUTOMATE_RETURN_IF_ERROR(Observe(attempt));
-  return std::make_unique<LocalAttemptHandle>(std::move(attempt), std::move(external_id));
+  return std::make_unique<LocalAttemptHandle>(std::move(attempt), std::move(external_id),
+                                              start_time);
 }
 
 absl::StatusOr<std::unique_ptr<AttemptHandle>> LocalExecutor::Reattach(ReattachParams params) {

@@ -165,6 +165,7 @@ absl::StatusOr<SpawnedProcess> SpawnProcess(const SpawnRequest& request) {
   };
   std::vector<char*> argv = CStrings(request.argv);
   std::vector<char*> envp = CStrings(request.env);
+  process.start_time = (request.clock != nullptr ? request.clock : Clock::Real())->Now();
   int err = posix_spawn(&process.pid, exe->c_str(), &actions, &attr, argv.data(), envp.data());
   if (err != 0) return DiagnoseSpawnError(err, request, *exe);
 

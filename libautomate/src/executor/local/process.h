@@ -19,6 +19,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "automate/clock.h"
 
 namespace automate::internal {
 
@@ -46,6 +48,7 @@ struct SpawnRequest {
   std::vector<std::string> env;   // "NAME=value" entries: the child's whole environment.
   std::string path;               // The child's PATH, for the lookup of argv[0].
   std::string working_dir;        // Empty: the engine's working directory.
+  Clock* clock = nullptr;         // For SpawnedProcess::start_time; nullptr: Clock::Real().
 };
 
 struct SpawnedProcess {
@@ -53,6 +56,10 @@ struct SpawnedProcess {
   UniqueFd pidfd;  // Readable once the process has exited.
   UniqueFd stdout_fd;
   UniqueFd stderr_fd;
+  // Taken right before posix_spawn: the process's creation, as ps counts it.
+  // posix_spawn returns once the child has exec'd, which on a busy machine
+  // can be a scheduler time slice later than that.
+  absl::Time start_time;
 };
 
 // Finds the executable for `command` the way execvp would, but in `path` (the
