@@ -49,8 +49,10 @@ per_call = lambda r: r["seconds"] / r["n"] * 1e6
 print("overhead = (Python time - C++ time) / calls, from the median round of each side;")
 print("paired: the same per pair of rounds; p50: of single calls\n")
 print(f"{'op':<23} {'calls':>6} {'C++':>9} {'Python':>9} {'overhead':>9}   {'paired rounds (min..max)':<26} {'p50 C++':>8} {'p50 Py':>8} {'p50 diff':>8}")
-for op in ("submit_wait", "submit_wait_interleaved", "get_job", "get_execution"):
+for op in ("submit_wait", "submit_wait_interleaved", "submit_wait_outside", "get_job", "get_execution"):
     cpp, py = get("cpp", op), get("python", op)
+    if not cpp or not py:
+        continue
     c, p = statistics.median(map(per_call, cpp)), statistics.median(map(per_call, py))
     diffs = [per_call(b) - per_call(a) for a, b in zip(cpp, py)]
     c50, p50 = statistics.median(r["p50_us"] for r in cpp), statistics.median(r["p50_us"] for r in py)

@@ -14,6 +14,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -82,6 +83,8 @@ class EngineHandle {
     engine.reset();  // The last reference (after close()) frees it here, GIL released.
     return result;
   }
+  // Benchmark hook: puts wrap(engine) in place of the engine. REQUIRES: GIL held.
+  void Wrap(const std::function<std::shared_ptr<Engine>(std::shared_ptr<Engine>)>& wrap);
   // Shuts the engine down (running local attempts are stopped) and drops this
   // handle's reference. Idempotent. REQUIRES: GIL released.
   void Close();
