@@ -6,7 +6,10 @@
 # which spawn nothing and so show the per-call cost of the binding itself;
 # plus submit_wait_interleaved: the C++ calls made in the Python process (a
 # benchmark hook in the extension) in blocks of 10 taken in turns with the
-# Python ones, which cancels the drift of a shared machine between rounds.
+# Python ones, which cancels the drift of a shared machine between rounds;
+# plus submit_wait_outside: the same from the C++ loop and from a bare Python
+# loop, timing only what is spent outside libautomate's Engine calls (the
+# binding's overhead itself, without the engine's much larger jitter).
 # Builds nothing: build first with
 #   ninja -C build/dev python_bench automate_python
 # Usage: bench/run_python_benchmarks.sh [build_dir] [rounds]   (default build/dev 5)

@@ -1,10 +1,13 @@
 // The attempt's start time comes from the backend when it knows it
-// (AttemptHandle::start_time(), stamped with the engine's clock), and the
-// per-attempt timeout counts from it: a start that returned late must not
-// give the attempt extra time, nor record a start later than the real one.
+// (AttemptHandle::start_time(), stamped with the engine's clock), kept within
+// the Start() call, and the per-attempt timeout counts from it: a start that
+// returned late must not give the attempt extra time, nor record a start
+// later than the real one.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -42,16 +45,25 @@ class Handle : public automate::AttemptHandle {
   automate::Executor::DoneCallback on_done_ ABSL_GUARDED_BY(mu_);
 };
 
-// Named "local" so that local jobs go to it. Its attempts report a start
-// `offset` from the clock's now at Start() (negative: before it; InfinitePast
-// when `unknown`).
-class OffsetExecutor : public automate::Executor {
+// How the fake backend's Start() behaves: it takes `takes` of fake time and
+// reports a start `reported` from the time it was called (InfinitePast when
+// `unknown`).
+struct Behaviour {
+  absl::Duration takes;
+  absl::Duration reported;
+  bool unknown = false;
+};
+
+// Named "local" so that local jobs go to it.
+class FakeBackend : public automate::Executor {
  public:
-  OffsetExecutor(absl::Duration offset, bool unknown) : offset_(offset), unknown_(unknown) {}
+  FakeBackend(FakeClock* clock, Behaviour behaviour) : clock_(clock), behaviour_(behaviour) {}
   absl::string_view name() const override { return "local"; }
   absl::StatusOr<std::unique_ptr<automate::AttemptHandle>> Start(StartParams params) override {
-    if (params.clock == nullptr) return absl::InternalError("no clock in StartParams");
-    absl::Time start = unknown_ ? absl::InfinitePast() : params.clock->Now() + offset_;
+    if (params.clock != clock_) return absl::InternalError("not the engine's clock");
+    absl::Time called = params.clock->Now();
+    clock_->Advance(behaviour_.takes);
+    absl::Time start = behaviour_.unknown ? absl::InfinitePast() : called + behaviour_.reported;
     return std::make_unique<Handle>(start, std::move(params.on_done));
   }
   absl::StatusOr<std::unique_ptr<automate::AttemptHandle>> Reattach(ReattachParams) override {
@@ -59,18 +71,22 @@ class OffsetExecutor : public automate::Executor {
   }
 
  private:
-  const absl::Duration offset_;
-  const bool unknown_;
+  FakeClock* const clock_;
+  const Behaviour behaviour_;
 };
 
 class EngineStartTimeTest : public ::testing::Test {
  protected:
-  void Open(absl::Duration offset, bool unknown = false) {
-    auto options = automate::DefaultEngineOptions(dir_.path());
+  // An engine on a new state dir with a FakeBackend, and a job "long"
+  // (timeout 10s).
+  void Open(Behaviour behaviour) {
+    engine_.reset();
+    dirs_.push_back(std::make_unique<TempDir>());
+    auto options = automate::DefaultEngineOptions(dirs_.back()->path());
     ASSERT_TRUE(options.ok()) << options.status();
     options->clock = &clock_;
     options->executors.clear();
-    options->executors.push_back(std::make_unique<OffsetExecutor>(offset, unknown));
+    options->executors.push_back(std::make_unique<FakeBackend>(&clock_, behaviour));
     auto engine = automate::Engine::Open(*std::move(options));
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = *std::move(engine);
@@ -82,69 +98,81 @@ class EngineStartTimeTest : public ::testing::Test {
     ASSERT_TRUE(engine_->ApplyJob(spec).ok());
   }
 
-  // Submits "long" and waits (in real time) until its attempt is recorded.
+  // Polls (in real time: fake time stands still, so Wait() would not end)
+  // until `id` satisfies `done`; the last state read.
+  v1::Execution PollUntil(const std::string& id, bool (*done)(const v1::Execution&)) {
+    v1::Execution last;
+    for (absl::Time give_up = absl::Now() + absl::Seconds(30); absl::Now() < give_up;
+         absl::SleepFor(absl::Milliseconds(5))) {
+      auto got = engine_->GetExecution(id);
+      EXPECT_TRUE(got.ok()) << got.status();
+      if (!got.ok()) break;
+      last = *got;
+      if (done(last)) return last;
+    }
+    ADD_FAILURE() << "gave up waiting on " << id << "; state " << v1::ExecutionState_Name(last.state());
+    return last;
+  }
+
+  // Submits "long" and returns it once its attempt is recorded.
   v1::Execution StartOne() {
     automate::SubmitRequest request;
     request.job = "long";
     auto exec = engine_->Submit(request);
     EXPECT_TRUE(exec.ok()) << exec.status();
     if (!exec.ok()) return {};
-    absl::Time give_up = absl::Now() + absl::Seconds(30);
-    while (absl::Now() < give_up) {
-      auto got = engine_->GetExecution(exec->id());
-      if (got.ok() && got->state() == v1::RUNNING && got->attempts_size() == 1) return *got;
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    ADD_FAILURE() << "the attempt did not start";
-    return *exec;
+    return PollUntil(exec->id(), [](const v1::Execution& e) {
+      return e.state() == v1::RUNNING && e.attempts_size() == 1;
+    });
   }
 
-  TempDir dir_;
+  // The recorded start of the first attempt, checked against `expected`.
+  void ExpectStart(Behaviour behaviour, absl::Time expected) {
+    Open(behaviour);
+    v1::Execution running = StartOne();
+    ASSERT_EQ(running.attempts_size(), 1);
+    EXPECT_EQ(Micros(running.attempts(0).start_time()), absl::ToUnixMicros(expected));
+    ASSERT_TRUE(engine_->Cancel(running.id()).ok());
+    PollUntil(running.id(), [](const v1::Execution& e) { return e.state() == v1::CANCELLED; });
+  }
+
+  static int64_t Micros(const google::protobuf::Timestamp& t) {
+    return t.seconds() * 1000000 + t.nanos() / 1000;
+  }
+
   FakeClock clock_;
+  std::vector<std::unique_ptr<TempDir>> dirs_;
   std::unique_ptr<automate::Engine> engine_;
 };
 
-int64_t Micros(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
-
 TEST_F(EngineStartTimeTest, RecordsTheBackendsStartAndCountsTheTimeoutFromIt) {
-  Open(absl::Seconds(-4));
-  absl::Time submitted = clock_.Now();
+  // Start() takes 4s and says the attempt began when it was called.
+  Open({.takes = absl::Seconds(4), .reported = absl::ZeroDuration()});
+  absl::Time called = clock_.Now();
   v1::Execution running = StartOne();
   ASSERT_EQ(running.attempts_size(), 1);
-  EXPECT_EQ(Micros(running.attempts(0).start_time()),
-            absl::ToUnixMicros(submitted - absl::Seconds(4)));
+  EXPECT_EQ(Micros(running.attempts(0).start_time()), absl::ToUnixMicros(called));
   EXPECT_EQ(Micros(running.start_time()), Micros(running.attempts(0).start_time()));
-  // Timeout 10s from a start 4s ago: 6.5s more is past it. Counting from the
-  // time Start() returned would leave 3.5s.
+  // Timeout 10s from the start: 6.5s after Start() returned is past it.
+  // Counting from the return would leave 3.5s.
   clock_.Advance(absl::Milliseconds(6500));
-  // Polled in real time: fake time stands still, so Wait() would not end.
-  v1::ExecutionState state = v1::RUNNING;
-  for (absl::Time give_up = absl::Now() + absl::Seconds(30);
-       absl::Now() < give_up && state == v1::RUNNING; absl::SleepFor(absl::Milliseconds(5))) {
-    auto got = engine_->GetExecution(running.id());
-    ASSERT_TRUE(got.ok()) << got.status();
-    state = got->state();
-  }
-  EXPECT_EQ(state, v1::TIMED_OUT);
+  v1::Execution done = PollUntil(running.id(), [](const v1::Execution& e) {
+    return e.state() != v1::RUNNING;
+  });
+  EXPECT_EQ(done.state(), v1::TIMED_OUT);
 }
 
-TEST_F(EngineStartTimeTest, AStartAfterNowOrUnknownIsTakenAsNow) {
-  Open(absl::Seconds(30));
+TEST_F(EngineStartTimeTest, AReportedStartIsKeptWithinTheStartCall) {
+  // Before the call (another clock, or a bug): the time of the call.
   absl::Time now = clock_.Now();
-  v1::Execution running = StartOne();
-  ASSERT_EQ(running.attempts_size(), 1);
-  EXPECT_EQ(Micros(running.attempts(0).start_time()), absl::ToUnixMicros(now));
-  ASSERT_TRUE(engine_->Cancel(running.id()).ok());
-  engine_.reset();
-
-  Open(absl::ZeroDuration(), /*unknown=*/true);
-  clock_.Advance(absl::Seconds(1));
+  ExpectStart({.takes = absl::Seconds(2), .reported = absl::Seconds(-30)}, now);
+  // After the call returned: the time it returned.
   now = clock_.Now();
-  running = StartOne();
-  ASSERT_EQ(running.attempts_size(), 1);
-  EXPECT_EQ(Micros(running.attempts(0).start_time()), absl::ToUnixMicros(now));
+  ExpectStart({.takes = absl::Seconds(2), .reported = absl::Seconds(30)}, now + absl::Seconds(2));
+  // Unknown: the time it returned.
+  now = clock_.Now();
+  ExpectStart({.takes = absl::Seconds(2), .reported = absl::ZeroDuration(), .unknown = true},
+              now + absl::Seconds(2));
 }
 
 }  // namespace

@@ -83,7 +83,9 @@ void EngineHandle::Wrap(
     const std::function<std::shared_ptr<Engine>(std::shared_ptr<Engine>)>& wrap) {
   GetOrThrow();  // Raises if closed.
   absl::MutexLock lock(&mu_);
-  if (engine_ != nullptr) engine_ = wrap(std::move(engine_));
+  if (engine_ == nullptr) return;
+  std::shared_ptr<Engine> wrapped = wrap(engine_);  // If it throws, engine_ stays.
+  engine_ = std::move(wrapped);
 }
 
 bool EngineHandle::closed() const {
@@ -366,10 +368,11 @@ class TimingEngine final : public Engine {
 
 // The TimingEngine in `self`, wrapped in on the first call; its inside_ns().
 int64_t BenchInsideNs(EngineObject& self) {
-  std::shared_ptr<Engine> engine = self.handle->GetOrThrow();
-  if (auto* timing = dynamic_cast<TimingEngine*>(engine.get()); timing != nullptr) {
-    return timing->inside_ns();
-  }
+  int64_t inside = self.handle->Call([](Engine& e) -> int64_t {
+    auto* timing = dynamic_cast<TimingEngine*>(&e);
+    return timing != nullptr ? timing->inside_ns() : -1;
+  });
+  if (inside >= 0) return inside;
   self.handle->Wrap([](std::shared_ptr<Engine> inner) -> std::shared_ptr<Engine> {
     return std::make_shared<TimingEngine>(std::move(inner));
   });

@@ -83,7 +83,8 @@ class AUTOMATE_EXPORT AttemptHandle {
   // When the attempt began to run, by StartParams::clock: for a process the
   // moment it was created (what ps and systemd count as its start), for a
   // container the moment it was started. InfinitePast() when the backend
-  // cannot tell; the engine then takes the time Start() returned.
+  // cannot tell; the engine then takes the time Start() returned. Read once,
+  // right after Start() returns; the engine keeps it within that call.
   virtual absl::Time start_time() const { return absl::InfinitePast(); }
   // Asks the attempt to stop: a polite stop (SIGTERM) now and a forced one
   // (SIGKILL) after `grace`, for the whole process tree. Returns at once;
@@ -108,7 +109,7 @@ class AUTOMATE_EXPORT Executor {
     LogSink* log_sink = nullptr;  // Borrowed; outlives on_done.
     DoneCallback on_done;         // Called exactly once after the last Write.
     // The engine's clock, for AttemptHandle::start_time(); nullptr means
-    // Clock::Real(). Borrowed; outlives the executor.
+    // Clock::Real(). Borrowed; valid until `on_done` has run.
     Clock* clock = nullptr;
   };
 

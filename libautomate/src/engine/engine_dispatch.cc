@@ -433,6 +433,7 @@ void EngineImpl::StartOne(const std::string& id) {
   }
   int number = exec.attempts_size() + 1;
   std::unique_ptr<AttemptHandle> handle;
+  absl::Time start_time = absl::InfinitePast();  // As the backend reported it.
   int64_t log_offset = log != nullptr ? log->size() : 0;
   if (status.ok() && executor == nullptr) {
     status = absl::FailedPreconditionError("this engine has no executor for the job's executor kind");
@@ -452,9 +453,19 @@ void EngineImpl::StartOne(const std::string& id) {
       params.log_sink = log.get();
       params.on_done = DoneCallbackFor(id, number);
       params.clock = clock_;
+      absl::Time before = clock_->Now();
       absl::StatusOr<std::unique_ptr<AttemptHandle>> started = executor->Start(std::move(params));
       status = started.status();
-      if (started.ok()) handle = std::move(*started);
+      if (started.ok()) {
+        handle = std::move(*started);
+        // The backend's own start (a process's creation) when it knows it:
+        // Start() may return a scheduler slice later, or after an image
+        // pull. Kept within the call, whatever the backend's clock says.
+        absl::Time reported = handle->start_time();
+        if (reported != absl::InfinitePast()) {
+          start_time = std::clamp(reported, before, clock_->Now());
+        }
+      }
     }
   }
   absl::MutexLock lock(&mu_);
@@ -465,10 +476,7 @@ void EngineImpl::StartOne(const std::string& id) {
   run.log = log;
   run.starting = false;
   absl::Time now = clock_->Now();
-  // The backend's own start (a process's creation) when it knows it: the
-  // start itself may return a scheduler slice later, or after an image pull.
-  absl::Time started = handle != nullptr ? handle->start_time() : absl::InfinitePast();
-  if (started == absl::InfinitePast() || started > now) started = now;
+  absl::Time started = start_time == absl::InfinitePast() ? now : start_time;
   v1::Attempt* attempt = run.exec.add_attempts();
   attempt->set_number(number);
   attempt->set_executor(executor != nullptr ? std::string(executor->name()) : "");
@@ -670,6 +678,7 @@ void EngineImpl::RecoverRunning(v1::Execution exec) {
       params.start.job = &exec.job_spec();
       params.start.log_sink = log->get();
       params.start.on_done = DoneCallbackFor(id, attempt->number());
+      params.start.clock = clock_;
       params.attempt = *attempt;
       params.log_bytes = (*log)->size();
       params.stdout_bytes = output->stdout_bytes;
