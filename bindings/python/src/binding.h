@@ -59,6 +59,34 @@ inline void CheckOk(const absl::Status& status) {
 // raised) propagates as py::error_already_set. REQUIRES: GIL held.
 void CheckSignals();
 
+// Runs f() (which returns a py::object) as the body of a method defined with
+// the CPython API instead of pybind11's dispatcher: Engine.run() and
+// Execution.wait(), whose dispatch through pybind11 cost ~10 us more per call
+// when the calling thread has just woken from a blocking call (cold caches;
+// bench/README.md, Python bindings). C++ exceptions become the Python
+// exceptions pybind11 would raise. Returns a new reference, or nullptr with
+// the error set. REQUIRES: GIL held.
+template <typename F>
+PyObject* CallRaw(F&& f) noexcept {
+  try {
+    return std::forward<F>(f)().release().ptr();
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (py::builtin_exception& e) {
+    e.set_error();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  } catch (...) {
+    PyErr_SetString(PyExc_RuntimeError, "unknown C++ exception");
+  }
+  return nullptr;
+}
+// Adds `def` (static storage, METH_FASTCALL | METH_KEYWORDS) to the class
+// `cls` as a method. REQUIRES: GIL held.
+void AddRawMethod(const py::handle& cls, PyMethodDef* def);
+// The keyword names of a METH_FASTCALL | METH_KEYWORDS call, one by one.
+std::string KeywordName(PyObject* kwnames, Py_ssize_t i);
+
 // --- engine.cc --------------------------------------------------------------
 // An open engine (embedded or remote) shared by the Python Engine/Client
 // object and everything made from it: executions and log streams keep it
@@ -114,6 +142,10 @@ py::object MakeSecret(v1::SecretInfo secret);
 // --- execution.cc -----------------------------------------------------------
 void RegisterExecutions(py::module_& m);
 py::object MakeExecution(std::shared_ptr<EngineHandle> handle, v1::Execution execution);
+// An Execution object with an empty snapshot, and in *snapshot where to put
+// it (valid while the object lives): run() makes the object before it blocks,
+// while the caches are warm, and fills it in after.
+py::object MakeExecution(std::shared_ptr<EngineHandle> handle, v1::Execution** snapshot);
 
 // --- log.cc -----------------------------------------------------------------
 void RegisterLogs(py::module_& m);

@@ -223,9 +223,10 @@ py::object Run(EngineObject& self, const std::string& job, const py::object& arg
   AddArgs(params, &request.args);
   const char* user = std::getenv("USER");  // As the CLI; a server uses the token's name.
   request.requested_by = user != nullptr ? user : "";
-  v1::Execution exec =
-      ValueOrThrow(self.handle->Call([&](Engine& e) { return e.Submit(request); }));
-  return MakeExecution(self.handle, std::move(exec));
+  v1::Execution* snapshot = nullptr;
+  py::object execution = MakeExecution(self.handle, &snapshot);
+  *snapshot = ValueOrThrow(self.handle->Call([&](Engine& e) { return e.Submit(request); }));
+  return execution;
 }
 
 py::list History(EngineObject& self, const std::optional<std::string>& job, int limit,
@@ -379,6 +380,52 @@ int64_t BenchInsideNs(EngineObject& self) {
   return 0;
 }
 
+// run(job, /, args=None, *, job_version=0, **params), with the CPython API
+// (see CallRaw): the arguments as Python binds them, then Run().
+PyObject* RawRun(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return CallRaw([&]() -> py::object {
+    if (nargs < 1 || nargs > 2) {
+      throw py::type_error(absl::StrCat(
+          "run() takes 1 or 2 positional arguments (job, args) but ", nargs, " were given"));
+    }
+    if (!PyUnicode_Check(args[0])) throw py::type_error("run(): job must be a str");
+    std::string job = py::cast<std::string>(py::handle(args[0]));
+    bool have_args = nargs == 2;
+    py::object run_args = have_args ? py::reinterpret_borrow<py::object>(args[1]) : py::none();
+    int64_t job_version = 0;
+    py::kwargs params;
+    Py_ssize_t keywords = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < keywords; ++i) {
+      std::string name = KeywordName(kwnames, i);
+      py::handle value(args[nargs + i]);
+      if (name == "args") {
+        if (have_args) throw py::type_error("run() got multiple values for argument 'args'");
+        run_args = py::reinterpret_borrow<py::object>(value);
+        have_args = true;
+      } else if (name == "job_version") {
+        if (!PyLong_Check(value.ptr())) throw py::type_error("run(): job_version must be an int");
+        job_version = py::cast<int64_t>(value);
+      } else {
+        params[py::str(name)] = value;  // "job" too: it is positional-only.
+      }
+    }
+    return Run(py::handle(self).cast<EngineObject&>(), job, run_args, job_version, params);
+  });
+}
+
+PyMethodDef g_run_def = {
+    "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&RawRun)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "run(job, /, args=None, *, job_version=0, **params) -> Execution\n\n"
+    "Starts an execution of ``job`` and returns it once it is durable.\n"
+    "Params come as keywords (``run('backup', DATABASE='orders')``) and/or\n"
+    "in the ``args`` dict (for names that are not identifiers or clash with\n"
+    "``args``/``job_version``). Values: str, or int/float (str()), or bool\n"
+    "('true'/'false'). ``job_version``: a past version (0: latest).\n"
+    "automate.ValidationError for unknown, missing or invalid params;\n"
+    "automate.NotFound for an unknown job; automate.Conflict if the job's\n"
+    "concurrency policy is 'forbid' and it is at its limit."};
+
 }  // namespace
 
 void RegisterEngines(py::module_& m) {
@@ -398,13 +445,14 @@ void RegisterEngines(py::module_& m) {
         "$AUTOMATE_STATE_DIR, else $XDG_DATA_HOME/automate, else\n"
         "~/.local/share/automate.");
 
-  py::class_<EngineObject>(
+  py::class_<EngineObject> base(
       m, "BaseEngine",
       "The methods automate.Engine and automate.Client share: a script moves from\n"
       "an embedded engine to a daemon by changing the line that makes one.\n\n"
       "Thread-safe; every call that may block releases the GIL. Usable as a\n"
       "context manager (close() at the end). Errors are automate.Error\n"
-      "subclasses with the messages the automate CLI prints.")
+      "subclasses with the messages the automate CLI prints.");
+  base
       .def("apply", &Apply, py::arg("spec"),
            "apply(spec) -> list[Job]\n\n"
            "Creates or updates jobs and returns them, one per job document.\n"
@@ -447,17 +495,6 @@ void RegisterEngines(py::module_& m) {
           py::arg("name"),
           "delete_job(name) -> None\n\n"
           "Deletes a job; its versions and executions stay readable.")
-      .def("run", &Run, py::arg("job"), py::pos_only(), py::arg("args") = py::none(),
-           py::kw_only(), py::arg("job_version") = 0,
-           "run(job, /, args=None, *, job_version=0, **params) -> Execution\n\n"
-           "Starts an execution of ``job`` and returns it once it is durable.\n"
-           "Params come as keywords (``run('backup', DATABASE='orders')``) and/or\n"
-           "in the ``args`` dict (for names that are not identifiers or clash with\n"
-           "``args``/``job_version``). Values: str, or int/float (str()), or bool\n"
-           "('true'/'false'). ``job_version``: a past version (0: latest).\n"
-           "automate.ValidationError for unknown, missing or invalid params;\n"
-           "automate.NotFound for an unknown job; automate.Conflict if the job's\n"
-           "concurrency policy is 'forbid' and it is at its limit.")
       .def(
           "execution",
           [](EngineObject& self, const std::string& id) {
@@ -519,6 +556,7 @@ void RegisterEngines(py::module_& m) {
             return false;
           },
           "Calls close().");
+  AddRawMethod(base, &g_run_def);
 
   py::class_<LocalEngineObject, EngineObject>(
       m, "Engine",

@@ -124,4 +124,17 @@ void CheckSignals() {
   if (PyErr_CheckSignals() != 0) throw py::error_already_set();
 }
 
+void AddRawMethod(const py::handle& cls, PyMethodDef* def) {
+  py::object descr = py::reinterpret_steal<py::object>(
+      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def));
+  if (!descr) throw py::error_already_set();
+  if (PyObject_SetAttrString(cls.ptr(), def->ml_name, descr.ptr()) != 0) {
+    throw py::error_already_set();
+  }
+}
+
+std::string KeywordName(PyObject* kwnames, Py_ssize_t i) {
+  return py::cast<std::string>(py::handle(PyTuple_GET_ITEM(kwnames, i)));
+}
+
 }  // namespace automate::python

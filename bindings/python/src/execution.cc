@@ -129,20 +129,61 @@ void RegisterAttempt(py::module_& m) {
           "The attempt's number and status.");
 }
 
+// wait(timeout=None), with the CPython API (see CallRaw).
+PyObject* RawWait(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return CallRaw([&]() -> py::object {
+    Py_ssize_t keywords = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + keywords > 1) {
+      throw py::type_error("wait() takes at most 1 argument (timeout)");
+    }
+    PyObject* timeout = nargs == 1 ? args[0] : nullptr;
+    if (keywords == 1) {
+      std::string name = KeywordName(kwnames, 0);
+      if (name != "timeout") {
+        throw py::type_error(absl::StrCat("wait() got an unexpected keyword argument '", name, "'"));
+      }
+      timeout = args[0];
+    }
+    std::optional<double> seconds;
+    if (timeout != nullptr && timeout != Py_None) {
+      seconds = PyFloat_AsDouble(timeout);
+      if (*seconds == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+    }
+    py::handle(self).cast<ExecutionObject&>().Wait(seconds);
+    return py::reinterpret_borrow<py::object>(self);
+  });
+}
+
+PyMethodDef g_wait_def = {
+    "wait", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&RawWait)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "wait(timeout=None) -> Execution\n\n"
+    "Blocks until the execution is final and returns it (self, updated).\n"
+    "``timeout`` in seconds; None waits as long as it takes. Raises\n"
+    "automate.Timeout if it is not final in time. Ctrl-C interrupts it\n"
+    "(KeyboardInterrupt); the execution goes on. Other threads run meanwhile."};
+
 }  // namespace
 
 py::object MakeExecution(std::shared_ptr<EngineHandle> handle, v1::Execution execution) {
   return py::cast(ExecutionObject{std::move(handle), std::move(execution)});
 }
 
+py::object MakeExecution(std::shared_ptr<EngineHandle> handle, v1::Execution** snapshot) {
+  py::object object = py::cast(ExecutionObject{std::move(handle), v1::Execution()});
+  *snapshot = &object.cast<ExecutionObject&>().exec;
+  return object;
+}
+
 void RegisterExecutions(py::module_& m) {
   RegisterAttempt(m);
-  py::class_<ExecutionObject>(
+  py::class_<ExecutionObject> cls(
       m, "Execution",
       "One run of a job: a snapshot of its record, plus the engine it belongs to.\n\n"
       "Attributes read the snapshot; ``refresh()`` and ``wait()`` update it.\n"
       "States: 'pending', 'queued', 'running', then one of the final states\n"
-      "'succeeded', 'failed', 'cancelled', 'timed_out' (automate.FINAL_STATES).")
+      "'succeeded', 'failed', 'cancelled', 'timed_out' (automate.FINAL_STATES).");
+  cls
       .def_property_readonly(
           "id", [](const ExecutionObject& e) { return e.exec.id(); },
           "The execution's id, a ULID (ids sort by creation time).")
@@ -221,13 +262,6 @@ void RegisterExecutions(py::module_& m) {
       .def_property_readonly(
           "job_spec", [](const ExecutionObject& e) { return MessageToDict(e.exec.job_spec()); },
           "The job definition it runs (a snapshot), as a dict.")
-      .def("wait", &ExecutionObject::Wait, py::arg("timeout") = py::none(),
-           py::return_value_policy::reference_internal,
-           "wait(timeout=None) -> Execution\n\n"
-           "Blocks until the execution is final and returns it (self, updated).\n"
-           "``timeout`` in seconds; None waits as long as it takes. Raises\n"
-           "automate.Timeout if it is not final in time. Ctrl-C interrupts it\n"
-           "(KeyboardInterrupt); the execution goes on. Other threads run meanwhile.")
       .def("refresh", &ExecutionObject::Refresh, py::return_value_policy::reference_internal,
            "refresh() -> Execution\n\nReads the execution again and returns it (self, updated).")
       .def("cancel", &ExecutionObject::Cancel,
@@ -259,6 +293,7 @@ void RegisterExecutions(py::module_& m) {
                                 " state=", StateName(e.exec.state()), ">");
           },
           "The execution's id, job and state.");
+  AddRawMethod(cls, &g_wait_def);
 }
 
 }  // namespace automate::python
