@@ -133,6 +133,38 @@ def test_run_params_and_execution_attributes(backend):
         backend.run(name, {"WHO": "a"}, WHO="b")
 
 
+def test_run_and_wait_arguments(backend):
+    # run(job, /, args=None, *, job_version=0, **params) and wait(timeout=None)
+    # bind their arguments as Python functions with that signature do.
+    name = unique_name()
+    backend.apply(local_job(name, "echo hi"))
+    assert backend.run(name, args=None, job_version=1).wait(timeout=30).state == "succeeded"
+    assert backend.run(name, {}).wait(30).state == "succeeded"
+    ex = backend.run(name)
+    assert ex.wait(None) is ex
+    # "job" is positional-only, so as a keyword it is a param like any other.
+    with pytest.raises(automate.ValidationError, match="job"):
+        backend.run(name, job="x")
+    with pytest.raises(TypeError, match="1 or 2 positional arguments"):
+        backend.run()
+    with pytest.raises(TypeError, match="1 or 2 positional arguments"):
+        backend.run(name, {}, {})
+    with pytest.raises(TypeError, match="job must be a str"):
+        backend.run(7)
+    with pytest.raises(TypeError, match="multiple values for argument 'args'"):
+        backend.run(name, {}, args={})
+    with pytest.raises(TypeError, match="job_version must be an int"):
+        backend.run(name, job_version="1")
+    with pytest.raises(TypeError, match="at most 1 argument"):
+        ex.wait(1, 2)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'seconds'"):
+        ex.wait(seconds=1)
+    with pytest.raises(TypeError):
+        ex.wait("soon")
+    with pytest.raises(TypeError):
+        automate.Execution.wait(backend)  # Not an Execution.
+
+
 def test_run_a_past_version(backend):
     name = unique_name()
     backend.apply(local_job(name, "echo one"))
