@@ -390,7 +390,7 @@ int Hello(const Flags& f) {
     return 0;
   }
   asio::io_context io;
-  asio::thread_pool pool(32);  // automated's default --blocking-threads
+  asio::thread_pool pool(32);  // automated's default --commit-threads, which serve POSTs
   asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)});
   asio::thread_pool* offload = f.Has("offload") ? &pool : nullptr;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {

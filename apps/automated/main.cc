@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -281,14 +280,9 @@ int main(int argc, char** argv) {
 
   // One dispatching engine per state dir: the CLI's background engine takes
   // the same lock. Held until main returns.
-  absl::StatusOr<std::optional<automate::StateDirLock>> state_lock =
-      automate::StateDirLock::TryAcquire(state_dir);
+  absl::StatusOr<automate::StateDirLock> state_lock =
+      automate::StateDirLock::Acquire(state_dir, "stop it or use another --state-dir");
   if (!state_lock.ok()) return Fail(state_lock.status());
-  if (!state_lock->has_value()) {
-    return Fail(absl::FailedPreconditionError(absl::StrCat(
-        "another engine is running in ", state_dir, " (", state_dir,
-        "/engine.lock is locked); stop it (automate's background engine exits when idle) or use another --state-dir")));
-  }
 
   // The docker executor as the settings say (flag > DOCKER_* > YAML file).
   automate::DockerExecutorOptions docker;

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "automate/engine.h"
 #include "gtest/gtest.h"
 #include "util/test_util.h"
@@ -32,6 +33,11 @@ TEST(StateDirLockTest, OneHolderAtATimeAndReleaseLetsAnotherIn) {
   EXPECT_NE(third.status().message().find("another engine is running in " + state),
             std::string::npos)
       << third.status();
+  EXPECT_EQ(third.status().message().back(), ')') << third.status();  // No advice given.
+  absl::StatusOr<StateDirLock> advised = StateDirLock::Acquire(state, "try later");
+  ASSERT_FALSE(advised.ok());
+  EXPECT_TRUE(absl::EndsWith(advised.status().message(), "exits when idle); try later"))
+      << advised.status();
 
   first->Release();
   second = StateDirLock::TryAcquire(state);

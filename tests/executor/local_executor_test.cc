@@ -239,9 +239,10 @@ TEST_F(LocalExecutorTest, ExitZero) {
   EXPECT_EQ(done.calls.load(), 1);
 }
 
-// The start is stamped with the caller's clock just before the process is
-// created; without a clock, with the real one.
-TEST_F(LocalExecutorTest, StartTimeIsTheProcessCreationByTheGivenClock) {
+// The start is stamped during Start() (the stamp is taken just before the
+// process is created) with the caller's clock; without a clock, with the
+// real one.
+TEST_F(LocalExecutorTest, StartTimeIsStampedDuringStartByTheGivenClock) {
   CollectingSink sink;
   Done done;
   v1::JobSpec job = Job({"true"});

@@ -81,9 +81,12 @@ PyObject* CallRaw(F&& f) noexcept {
   }
   return nullptr;
 }
-// Adds `def` (static storage, METH_FASTCALL | METH_KEYWORDS) to the class
-// `cls` as a method. REQUIRES: GIL held.
-void AddRawMethod(const py::handle& cls, PyMethodDef* def);
+// A method body for AddRawMethod: (self, args, nargs, kwnames) as CPython
+// passes them to METH_FASTCALL | METH_KEYWORDS functions.
+using RawMethod = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
+// Adds `method` to the class `cls` under `name` with docstring `doc`
+// (string literals: they must outlive the class). REQUIRES: GIL held.
+void AddRawMethod(const py::handle& cls, const char* name, RawMethod method, const char* doc);
 // The keyword names of a METH_FASTCALL | METH_KEYWORDS call, one by one.
 std::string KeywordName(PyObject* kwnames, Py_ssize_t i);
 

@@ -123,16 +123,11 @@ absl::StatusOr<std::shared_ptr<Engine>> OpenLocalEngine(const LocalSettings& set
   // One dispatching engine per state dir, like automated and the CLI's
   // background engine: the lock is held (by the engine's deleter) until the
   // engine is freed.
-  absl::StatusOr<std::optional<StateDirLock>> locked = StateDirLock::TryAcquire(settings.state_dir);
+  absl::StatusOr<StateDirLock> locked = StateDirLock::Acquire(
+      settings.state_dir,
+      "stop it, use another state_dir, or use automate.Client to talk to a daemon");
   if (!locked.ok()) return locked.status();
-  if (!locked->has_value()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another engine is running in ", settings.state_dir, " (", settings.state_dir,
-        "/engine.lock is locked by automated, an automate.Engine, or the automate CLI's background "
-        "engine, which exits when idle); stop it, use another state_dir, or use automate.Client "
-        "to talk to a daemon"));
-  }
-  auto lock = std::make_shared<StateDirLock>(std::move(**locked));
+  auto lock = std::make_shared<StateDirLock>(*std::move(locked));
   // As automated's --docker-* settings: unset ones come from DOCKER_*.
   DockerExecutorOptions docker;
   docker.host = settings.docker_host.value_or("");
@@ -413,9 +408,7 @@ PyObject* RawRun(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObje
   });
 }
 
-PyMethodDef g_run_def = {
-    "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&RawRun)),
-    METH_FASTCALL | METH_KEYWORDS,
+constexpr char kRunDoc[] =
     "run(job, /, args=None, *, job_version=0, **params) -> Execution\n\n"
     "Starts an execution of ``job`` and returns it once it is durable.\n"
     "Params come as keywords (``run('backup', DATABASE='orders')``) and/or\n"
@@ -424,7 +417,7 @@ PyMethodDef g_run_def = {
     "('true'/'false'). ``job_version``: a past version (0: latest).\n"
     "automate.ValidationError for unknown, missing or invalid params;\n"
     "automate.NotFound for an unknown job; automate.Conflict if the job's\n"
-    "concurrency policy is 'forbid' and it is at its limit."};
+    "concurrency policy is 'forbid' and it is at its limit.";
 
 }  // namespace
 
@@ -556,7 +549,7 @@ void RegisterEngines(py::module_& m) {
             return false;
           },
           "Calls close().");
-  AddRawMethod(base, &g_run_def);
+  AddRawMethod(base, "run", &RawRun, kRunDoc);
 
   py::class_<LocalEngineObject, EngineObject>(
       m, "Engine",

@@ -124,7 +124,10 @@ void CheckSignals() {
   if (PyErr_CheckSignals() != 0) throw py::error_already_set();
 }
 
-void AddRawMethod(const py::handle& cls, PyMethodDef* def) {
+void AddRawMethod(const py::handle& cls, const char* name, RawMethod method, const char* doc) {
+  // Kept for the life of the interpreter, as the class that points to it.
+  auto function = reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(method));
+  auto* def = new PyMethodDef{name, function, METH_FASTCALL | METH_KEYWORDS, doc};
   py::object descr = py::reinterpret_steal<py::object>(
       PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def));
   if (!descr) throw py::error_already_set();

@@ -154,14 +154,12 @@ PyObject* RawWait(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObj
   });
 }
 
-PyMethodDef g_wait_def = {
-    "wait", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&RawWait)),
-    METH_FASTCALL | METH_KEYWORDS,
+constexpr char kWaitDoc[] =
     "wait(timeout=None) -> Execution\n\n"
     "Blocks until the execution is final and returns it (self, updated).\n"
     "``timeout`` in seconds; None waits as long as it takes. Raises\n"
     "automate.Timeout if it is not final in time. Ctrl-C interrupts it\n"
-    "(KeyboardInterrupt); the execution goes on. Other threads run meanwhile."};
+    "(KeyboardInterrupt); the execution goes on. Other threads run meanwhile.";
 
 }  // namespace
 
@@ -293,7 +291,7 @@ void RegisterExecutions(py::module_& m) {
                                 " state=", StateName(e.exec.state()), ">");
           },
           "The execution's id, job and state.");
-  AddRawMethod(cls, &g_wait_def);
+  AddRawMethod(cls, "wait", &RawWait, kWaitDoc);
 }
 
 }  // namespace automate::python

@@ -74,9 +74,11 @@ class AUTOMATE_EXPORT StateDirLock {
  public:
   // Creates `state_dir` if needed and takes the lock without waiting.
   // kFailedPrecondition "another engine is running in DIR (DIR/engine.lock
-  // is locked)" if another process holds it; kFailedPrecondition or
-  // kInternal for a dir or file that cannot be made or locked.
-  static absl::StatusOr<StateDirLock> Acquire(const std::string& state_dir);
+  // is locked by ...)", then "; " and `advice` if given, if another process
+  // holds it; kFailedPrecondition or kInternal for a dir or file that cannot
+  // be made or locked.
+  static absl::StatusOr<StateDirLock> Acquire(const std::string& state_dir,
+                                              absl::string_view advice = "");
   // The same, but nullopt (not an error) if another process holds it.
   static absl::StatusOr<std::optional<StateDirLock>> TryAcquire(const std::string& state_dir);
 

@@ -88,6 +88,7 @@ class AUTOMATE_EXPORT Store {
   virtual absl::Status WriteExecutions(const std::vector<v1::Execution*>& batch) = 0;
   // WriteExecutions(batch) and AppendAudit(audit) in the one transaction:
   // both are durable or neither is (one commit for a submit and its record).
+  // A null `audit` makes it WriteExecutions(batch).
   virtual absl::Status WriteExecutionsAudited(const std::vector<v1::Execution*>& batch,
                                               v1::AuditEntry* audit) = 0;
   // kNotFound.

@@ -58,12 +58,16 @@ absl::StatusOr<std::optional<StateDirLock>> StateDirLock::TryAcquire(
   return absl::InternalError(absl::StrCat("flock ", path, ": ", std::strerror(err)));
 }
 
-absl::StatusOr<StateDirLock> StateDirLock::Acquire(const std::string& state_dir) {
+absl::StatusOr<StateDirLock> StateDirLock::Acquire(const std::string& state_dir,
+                                                   absl::string_view advice) {
   absl::StatusOr<std::optional<StateDirLock>> lock = TryAcquire(state_dir);
   if (!lock.ok()) return lock.status();
   if (!lock->has_value()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "another engine is running in ", state_dir, " (", state_dir, "/engine.lock is locked)"));
+        "another engine is running in ", state_dir, " (", state_dir,
+        "/engine.lock is locked by automated, an automate.Engine, or the automate CLI's "
+        "background engine, which exits when idle)",
+        advice.empty() ? "" : "; ", advice));
   }
   return std::move(**lock);
 }

@@ -163,12 +163,8 @@ absl::StatusOr<v1::Execution> EngineImpl::Submit(const SubmitRequest& request) {
   *exec.mutable_create_time() = ToProto(now);
   *exec.mutable_update_time() = ToProto(now);
   exec.set_priority(spec.priority());
-  if (request.audit != nullptr) {
-    request.audit->set_target(exec.id());
-    AUTOMATE_RETURN_IF_ERROR(store_->WriteExecutionsAudited({&exec}, request.audit));
-  } else {
-    AUTOMATE_RETURN_IF_ERROR(store_->WriteExecutions({&exec}));
-  }
+  if (request.audit != nullptr) request.audit->set_target(exec.id());
+  AUTOMATE_RETURN_IF_ERROR(store_->WriteExecutionsAudited({&exec}, request.audit));
   if (options_.dispatch) {
     absl::MutexLock lock(&mu_);
     if (!shutdown_) AdmitLocked(exec);
