@@ -294,8 +294,10 @@ int main(int argc, char** argv) {
       automate::DefaultEngineOptions(state_dir, std::move(docker));
   if (!engine_options.ok()) {
     absl::Status s = engine_options.status();
-    if (s.code() == absl::StatusCode::kInvalidArgument) {
-      s = absl::InvalidArgumentError(absl::StrCat("--docker-host: ", s.message()));
+    std::string field = automate::DockerOptionField(s);
+    if (!field.empty()) {
+      s = absl::InvalidArgumentError(absl::StrCat(
+          field == "api_version" ? "--docker-api-version: " : "--docker-host: ", s.message()));
     }
     return Fail(s);
   }

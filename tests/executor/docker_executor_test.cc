@@ -30,6 +30,7 @@
 namespace automate {
 namespace {
 
+using automate_testing::StatusIs;
 using automate_testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -265,6 +266,19 @@ TEST_F(DockerExecutorTest, OrphansAreRemovedOthersLeftAlone) {
   EXPECT_EQ(left.count(exited), 0u);
   EXPECT_EQ(left.count(theirs), 1u);
   AUTOMATE_EXPECT_OK(api.Remove(theirs));
+}
+
+TEST_F(DockerExecutorTest, VersionNewerThanTheDaemonIsRefusedClearly) {
+  absl::StatusOr<internal::HttpTransportOptions> t =
+      internal::DockerTransportOptions(DockerOptionsFromEnvironment({}));
+  ASSERT_TRUE(t.ok()) << t.status();
+  absl::StatusOr<std::string> version = internal::DockerApi(*t, "1.41").CheckVersion();
+  ASSERT_TRUE(version.ok()) << version.status();
+  absl::StatusOr<std::string> newer = internal::DockerApi(*t, "99.0").CheckVersion();
+  EXPECT_THAT(newer.status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       absl::StrCat("speaks API ", *version,
+                                    " at most; the docker API version asked for is 99.0")));
 }
 
 TEST(DockerUnreachableTest, AttemptsFailRetryablyAndSayWhy) {

@@ -196,6 +196,31 @@ TEST(DockerHostTest, UnixTcpAndTls) {
   EXPECT_THAT(MakeDockerExecutor(o).status(), StatusIs(absl::StatusCode::kInvalidArgument, ""));
 }
 
+TEST(DockerHostTest, BadSettingsNameTheirField) {
+  DockerExecutorOptions o;
+  o.host = "unix:///run/docker.sock";
+  for (const char* ok : {"", "1.41", "1.43", "2.0"}) {
+    o.api_version = ok;
+    EXPECT_TRUE(MakeDockerExecutor(o).ok()) << ok;
+  }
+  for (const char* bad : {"1.40", "latest", "v1.43", "1.43.1", "1.", ".41", "1.-41", " 1.41"}) {
+    o.api_version = bad;
+    absl::Status s = MakeDockerExecutor(o).status();
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
+                            absl::StrCat("docker API version \"", bad,
+                                         "\": must be MAJOR.MINOR, 1.41 or later")))
+        << bad;
+    EXPECT_EQ(DockerOptionField(s), "api_version") << bad;
+  }
+  o.api_version = "1.41";
+  o.host = "ssh://host";
+  absl::Status s = MakeDockerExecutor(o).status();
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument, "ssh://host"));
+  EXPECT_EQ(DockerOptionField(s), "host");
+  EXPECT_EQ(DockerOptionField(absl::InvalidArgumentError("other")), "");
+  EXPECT_EQ(DockerOptionField(absl::OkStatus()), "");
+}
+
 TEST(DockerHostTest, EnvironmentFillsWhatIsUnset) {
   setenv("DOCKER_HOST", "tcp://127.0.0.1:2376", 1);
   setenv("DOCKER_TLS_VERIFY", "1", 1);

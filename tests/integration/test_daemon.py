@@ -448,6 +448,16 @@ def test_settings_precedence_and_help(tmp_path):
     bad = subprocess.run([AUTOMATED_BIN, "--state-dir", str(tmp_path / "s2"), "--listen", "127.0.0.1:0"],
                          capture_output=True, text=True, env=env, timeout=20)
     assert bad.returncode == 2 and "max-running" in bad.stderr
+    # Docker settings are checked at start-up, each named as it was given.
+    for args, env_extra, message in (
+            (["--docker-api-version", "latest"], {},
+             '--docker-api-version: docker API version "latest": must be MAJOR.MINOR, 1.41 or later'),
+            (["--docker-host", "ssh://x"], {}, "--docker-host: docker host"),
+            ([], {"DOCKER_API_VERSION": "1.40"}, '--docker-api-version: docker API version "1.40"')):
+        bad = subprocess.run([AUTOMATED_BIN, "--state-dir", str(tmp_path / "s3"), "--listen", "127.0.0.1:0"]
+                             + args, capture_output=True, text=True, env=dict(os.environ, **env_extra),
+                             timeout=20)
+        assert bad.returncode != 0 and message in bad.stderr, (args, env_extra, bad.stderr)
 
 
 def test_tls(tmp_path):

@@ -51,3 +51,13 @@ def test_unreachable_daemon_fails_the_attempt_clearly(cli):
     r = cli("run", "nodaemon", "--follow", timeout=60)
     assert r.returncode != 0
     assert f"{cli.tmp}/no-daemon.sock" in r.stderr
+
+
+def test_bad_docker_api_version_is_refused_before_anything_runs(cli):
+    cli.apply("name: hello\nexecutor:\n  local:\n    command: [\"true\"]\n")
+    cli.env["DOCKER_API_VERSION"] = "v1.43"
+    r = cli("run", "hello", "--wait", timeout=60)
+    assert r.returncode != 0
+    assert 'DOCKER_API_VERSION: docker API version "v1.43": must be MAJOR.MINOR, 1.41 or later' in r.stderr
+    del cli.env["DOCKER_API_VERSION"]
+    assert cli.history() == []

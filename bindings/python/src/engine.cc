@@ -136,9 +136,12 @@ absl::StatusOr<std::shared_ptr<Engine>> OpenLocalEngine(const LocalSettings& set
   absl::StatusOr<EngineOptions> options =
       DefaultEngineOptions(settings.state_dir, DockerOptionsFromEnvironment(std::move(docker)));
   if (!options.ok()) {
-    if (options.status().code() == absl::StatusCode::kInvalidArgument) {
+    // The API version has no Engine() argument: it comes from the environment.
+    std::string field = DockerOptionField(options.status());
+    if (!field.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("docker_host: ", options.status().message()));
+          absl::StrCat(field == "api_version" ? "DOCKER_API_VERSION: " : "docker_host: ",
+                       options.status().message()));
     }
     return options.status();
   }

@@ -185,3 +185,10 @@ def test_bad_engine_options(tmp_path):
         automate.Engine(tmp_path / "b", docker_host="ftp://nowhere")
     with pytest.raises(automate.ValidationError, match="timeout"):
         automate.Client("http://127.0.0.1:1", timeout=0)
+
+
+def test_bad_docker_api_version_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_API_VERSION", "latest")
+    with pytest.raises(automate.ValidationError,
+                       match='^DOCKER_API_VERSION: docker API version "latest": must be MAJOR.MINOR'):
+        automate.Engine(tmp_path / "c")

@@ -32,7 +32,8 @@ struct DockerExecutorOptions {
   // cert_path empty: $DOCKER_CERT_PATH, else ~/.docker.
   bool tls_verify = false;
   std::string cert_path;
-  // The API version requested ("1.41"); empty: $DOCKER_API_VERSION, else 1.41.
+  // The API version requested, MAJOR.MINOR, at least 1.41; empty:
+  // $DOCKER_API_VERSION, else 1.41.
   std::string api_version;
   // Written as the label automate.engine on every container; CleanupOrphans()
   // only removes containers with this engine's tag. Empty: "default".
@@ -45,11 +46,18 @@ struct DockerExecutorOptions {
 // DOCKER_CERT_PATH and DOCKER_API_VERSION.
 AUTOMATE_EXPORT DockerExecutorOptions DockerOptionsFromEnvironment(DockerExecutorOptions options);
 
-// kInvalidArgument for a host that is neither unix:// nor tcp://. The daemon
-// is not contacted here: an unreachable one fails the attempts that need it
+// kInvalidArgument for a host that is neither unix:// nor tcp://, or an
+// api_version that is not MAJOR.MINOR at least 1.41. The daemon is not
+// contacted here: an unreachable one fails the attempts that need it
 // (kUnavailable, so retries help).
 AUTOMATE_EXPORT absl::StatusOr<std::unique_ptr<Executor>> MakeDockerExecutor(
     DockerExecutorOptions options);
+
+// The DockerExecutorOptions field that a kInvalidArgument from
+// MakeDockerExecutor or DefaultEngineOptions is about: "host" or
+// "api_version"; empty for any other status. Front-ends use it to name their
+// own setting (--docker-api-version, DOCKER_HOST, ...) in the message.
+AUTOMATE_EXPORT std::string DockerOptionField(const absl::Status& status);
 
 }  // namespace automate
 

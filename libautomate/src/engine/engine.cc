@@ -106,8 +106,11 @@ std::string DefaultStateDir() {
 absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir) {
   absl::StatusOr<EngineOptions> options =
       DefaultEngineOptions(state_dir, DockerOptionsFromEnvironment(DockerExecutorOptions()));
-  if (!options.ok() && options.status().code() == absl::StatusCode::kInvalidArgument) {
-    return absl::InvalidArgumentError(absl::StrCat("DOCKER_HOST: ", options.status().message()));
+  std::string field = DockerOptionField(options.status());
+  if (!field.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field == "api_version" ? "DOCKER_API_VERSION: " : "DOCKER_HOST: ",
+                     options.status().message()));
   }
   return options;
 }

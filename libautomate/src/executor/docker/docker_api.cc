@@ -19,7 +19,6 @@ namespace automate::internal {
 namespace {
 
 constexpr char kDefaultHost[] = "unix:///var/run/docker.sock";
-constexpr char kMinApiVersion[] = "1.41";
 
 std::string UrlEncode(absl::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -34,17 +33,6 @@ std::string UrlEncode(absl::string_view s) {
     }
   }
   return out;
-}
-
-// "1.41" < "1.43": compares major, then minor, as numbers.
-bool VersionAtLeast(absl::string_view have, absl::string_view want) {
-  auto parse = [](absl::string_view v, int* major, int* minor) {
-    std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(v, absl::MaxSplits('.', 1));
-    return absl::SimpleAtoi(parts.first, major) && absl::SimpleAtoi(parts.second, minor);
-  };
-  int hm = 0, hn = 0, wm = 0, wn = 0;
-  if (!parse(have, &hm, &hn) || !parse(want, &wm, &wn)) return false;
-  return hm > wm || (hm == wm && hn >= wn);
 }
 
 std::string GetString(const rapidjson::Value& object, const char* name) {
@@ -106,6 +94,16 @@ absl::Status PullError(absl::string_view image, absl::string_view message) {
 }
 
 }  // namespace
+
+bool VersionAtLeast(absl::string_view have, absl::string_view want) {
+  auto parse = [](absl::string_view v, int* major, int* minor) {
+    std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(v, absl::MaxSplits('.', 1));
+    return absl::SimpleAtoi(parts.first, major) && absl::SimpleAtoi(parts.second, minor);
+  };
+  int hm = 0, hn = 0, wm = 0, wn = 0;
+  if (!parse(have, &hm, &hn) || !parse(want, &wm, &wn)) return false;
+  return hm > wm || (hm == wm && hn >= wn);
+}
 
 absl::StatusOr<HttpTransportOptions> DockerTransportOptions(const DockerExecutorOptions& options) {
   HttpTransportOptions t;
@@ -212,6 +210,13 @@ absl::StatusOr<std::string> DockerApi::CheckVersion() {
     return absl::FailedPreconditionError(absl::StrCat("docker: ", display_name(), " speaks API ",
                                                       version, "; automate needs ",
                                                       kMinApiVersion, " or later"));
+  }
+  absl::string_view requested = absl::string_view(prefix_).substr(2);  // "/v1.43"
+  if (!VersionAtLeast(version, requested)) {
+    return absl::FailedPreconditionError(absl::StrCat("docker: ", display_name(),
+                                                      " speaks API ", version,
+                                                      " at most; the docker API version asked for is ",
+                                                      requested));
   }
   return version;
 }

@@ -43,6 +43,13 @@ inline constexpr char kKeepFailedLabel[] = "automate.keep-failed";
 // DockerExecutorOptions (DOCKER_HOST semantics).
 absl::StatusOr<HttpTransportOptions> DockerTransportOptions(const DockerExecutorOptions& options);
 
+// The oldest Docker Engine API the executor speaks.
+inline constexpr char kMinApiVersion[] = "1.41";
+
+// "1.41" < "1.43": compares major, then minor, as numbers; false when either
+// is not MAJOR.MINOR.
+bool VersionAtLeast(absl::string_view have, absl::string_view want);
+
 struct ContainerSummary {
   std::string id;
   std::vector<std::string> names;

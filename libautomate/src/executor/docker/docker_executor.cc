@@ -1,11 +1,14 @@
 #include "executor/docker/docker_executor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "automate/docker_executor.h"
 #include "executor/docker/docker_attempt.h"
@@ -315,12 +318,51 @@ DockerExecutorOptions DockerOptionsFromEnvironment(DockerExecutorOptions options
   return options;
 }
 
+namespace {
+
+constexpr absl::string_view kFieldPayload = "type.automate.dev/docker-option-field";
+
+absl::Status WithField(absl::Status status, absl::string_view field) {
+  status.SetPayload(kFieldPayload, absl::Cord(field));
+  return status;
+}
+
+// MAJOR.MINOR in decimal digits, no sign, no "v": the path segment /vX.Y.
+bool IsApiVersion(absl::string_view v) {
+  size_t dot = v.find('.');
+  auto digits = [](absl::string_view part) {
+    return !part.empty() && part.size() <= 4 &&
+           std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  return dot != absl::string_view::npos && digits(v.substr(0, dot)) && digits(v.substr(dot + 1));
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Executor>> MakeDockerExecutor(DockerExecutorOptions options) {
-  if (options.api_version.empty()) options.api_version = "1.41";
+  if (options.api_version.empty()) options.api_version = internal::kMinApiVersion;
+  if (!IsApiVersion(options.api_version) ||
+      !internal::VersionAtLeast(options.api_version, internal::kMinApiVersion)) {
+    return WithField(absl::InvalidArgumentError(absl::StrCat(
+                         "docker API version \"", absl::CHexEscape(options.api_version),
+                         "\": must be MAJOR.MINOR, ", internal::kMinApiVersion, " or later")),
+                     "api_version");
+  }
   if (options.engine_tag.empty()) options.engine_tag = "default";
-  AUTOMATE_ASSIGN_OR_RETURN(internal::HttpTransportOptions transport,
-                            internal::DockerTransportOptions(options));
-  return std::make_unique<internal::DockerExecutor>(std::move(options), std::move(transport));
+  absl::StatusOr<internal::HttpTransportOptions> transport =
+      internal::DockerTransportOptions(options);
+  if (!transport.ok()) {
+    return transport.status().code() == absl::StatusCode::kInvalidArgument
+               ? WithField(transport.status(), "host")
+               : transport.status();
+  }
+  return std::make_unique<internal::DockerExecutor>(std::move(options), *std::move(transport));
+}
+
+std::string DockerOptionField(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kInvalidArgument) return "";
+  auto field = status.GetPayload(kFieldPayload);
+  return field.has_value() ? std::string(*field) : "";
 }
 
 }  // namespace automate
