@@ -667,11 +667,10 @@ void EngineImpl::RecoverRunning(v1::Execution exec) {
     Executor::ReattachParams params;
     status = PrepareAttempt(exec, executor, log->get(), &params.start);
     // Without these counts a reattached backend would store its output twice.
-    absl::StatusOr<StoredOutput> output = absl::UnknownError("not read");
-    if (status.ok()) {
-      output = ReadStoredOutput(logs_, id, attempt->log_offset());
-      status = output.status();
-    }
+    absl::StatusOr<StoredOutput> output =
+        status.ok() ? ReadStoredOutput(logs_, id, attempt->log_offset())
+                    : absl::StatusOr<StoredOutput>(status);
+    status = output.status();
     if (status.ok()) {
       params.start.execution_id = id;
       params.start.attempt = attempt->number();
