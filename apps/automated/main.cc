@@ -293,13 +293,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<automate::EngineOptions> engine_options =
       automate::DefaultEngineOptions(state_dir, std::move(docker));
   if (!engine_options.ok()) {
-    absl::Status s = engine_options.status();
-    std::string field = automate::DockerOptionField(s);
-    if (!field.empty()) {
-      s = absl::InvalidArgumentError(absl::StrCat(
-          field == "api_version" ? "--docker-api-version: " : "--docker-host: ", s.message()));
-    }
-    return Fail(s);
+    return Fail(automate::NameDockerSetting(engine_options.status(), "--docker-host",
+                                            "--docker-api-version"));
   }
   engine_options->max_running = max_running_n;
   engine_options->poll_interval = absl::Milliseconds(100);  // CLI clients in local mode

@@ -3,7 +3,6 @@
 // the Start() call, and the per-attempt timeout counts from it: a start that
 // returned late must not give the attempt extra time, nor record a start
 // later than the real one.
-#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -15,12 +14,14 @@
 #include "automate/automate.h"
 #include "automate/testing/fake_clock.h"
 #include "gtest/gtest.h"
+#include "util/proto_time.h"
 #include "util/test_util.h"
 
 namespace automate_testing {
 namespace {
 
 namespace v1 = automate::v1;
+using automate::internal::FromProto;
 
 // Runs until cancelled, then reports SIGTERM.
 class Handle : public automate::AttemptHandle {
@@ -131,13 +132,9 @@ class EngineStartTimeTest : public ::testing::Test {
     Open(behaviour);
     v1::Execution running = StartOne();
     ASSERT_EQ(running.attempts_size(), 1);
-    EXPECT_EQ(Micros(running.attempts(0).start_time()), absl::ToUnixMicros(expected));
+    EXPECT_EQ(FromProto(running.attempts(0).start_time()), expected);
     ASSERT_TRUE(engine_->Cancel(running.id()).ok());
     PollUntil(running.id(), [](const v1::Execution& e) { return e.state() == v1::CANCELLED; });
-  }
-
-  static int64_t Micros(const google::protobuf::Timestamp& t) {
-    return t.seconds() * 1000000 + t.nanos() / 1000;
   }
 
   FakeClock clock_;
@@ -151,8 +148,8 @@ TEST_F(EngineStartTimeTest, RecordsTheBackendsStartAndCountsTheTimeoutFromIt) {
   absl::Time called = clock_.Now();
   v1::Execution running = StartOne();
   ASSERT_EQ(running.attempts_size(), 1);
-  EXPECT_EQ(Micros(running.attempts(0).start_time()), absl::ToUnixMicros(called));
-  EXPECT_EQ(Micros(running.start_time()), Micros(running.attempts(0).start_time()));
+  EXPECT_EQ(FromProto(running.attempts(0).start_time()), called);
+  EXPECT_EQ(FromProto(running.start_time()), FromProto(running.attempts(0).start_time()));
   // Timeout 10s from the start: 6.5s after Start() returned is past it.
   // Counting from the return would leave 3.5s.
   clock_.Advance(absl::Milliseconds(6500));

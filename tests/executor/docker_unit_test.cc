@@ -210,15 +210,21 @@ TEST(DockerHostTest, BadSettingsNameTheirField) {
                             absl::StrCat("docker API version \"", bad,
                                          "\": must be MAJOR.MINOR, 1.41 or later")))
         << bad;
-    EXPECT_EQ(DockerOptionField(s), "api_version") << bad;
+    EXPECT_THAT(NameDockerSetting(s, "HOST", "VERSION"),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat("VERSION: docker API version \"", bad, "\"")))
+        << bad;
   }
   o.api_version = "1.41";
   o.host = "ssh://host";
   absl::Status s = MakeDockerExecutor(o).status();
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument, "ssh://host"));
-  EXPECT_EQ(DockerOptionField(s), "host");
-  EXPECT_EQ(DockerOptionField(absl::InvalidArgumentError("other")), "");
-  EXPECT_EQ(DockerOptionField(absl::OkStatus()), "");
+  EXPECT_THAT(NameDockerSetting(s, "HOST", "VERSION"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "HOST: docker host \"ssh://host\""));
+  // Anything else is left as it is.
+  EXPECT_EQ(NameDockerSetting(absl::InvalidArgumentError("other"), "HOST", "VERSION"),
+            absl::InvalidArgumentError("other"));
+  EXPECT_TRUE(NameDockerSetting(absl::OkStatus(), "HOST", "VERSION").ok());
 }
 
 TEST(DockerHostTest, EnvironmentFillsWhatIsUnset) {

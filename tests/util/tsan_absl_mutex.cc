@@ -66,46 +66,66 @@ struct Nested {
   Nested& operator=(const Nested&) = delete;
 };
 
-// Releases the (writer-held) mutex for TSan around a call that gives it up
-// and takes it back inside Abseil (Await, CondVar::Wait), then re-acquires.
+// The result of a call to a function returning void.
+struct Unit {};
+
 template <typename Call>
-auto ReleasedDuring(void* mu, Call call) {
-  if (depth > 0) return call();
+auto ValueOf(Call& call) {
+  if constexpr (std::is_void_v<std::invoke_result_t<Call&>>) {
+    call();
+    return Unit{};
+  } else {
+    return call();
+  }
+}
+
+// Runs call() between before() and after(result), unless this thread is
+// already inside an annotated entry point: then call() alone.
+template <typename Call, typename Before, typename After>
+auto Around(Call call, Before before, After after) {
+  if (depth > 0) return ValueOf(call);
   Nested nested;
-  __tsan_mutex_pre_unlock(mu, 0);
-  auto result = call();
-  __tsan_mutex_post_unlock(mu, 0);
-  __tsan_mutex_pre_lock(mu, 0);
-  __tsan_mutex_post_lock(mu, 0, 0);
+  before();
+  auto result = ValueOf(call);
+  after(result);
   return result;
 }
 
-// A call that takes the mutex (Lock, LockWhen...); try_lock: the result says
-// whether it did.
+// A call that takes the mutex (Lock, LockWhen, TryLock...); with try_lock in
+// `flags`, a false result means it did not.
 template <typename Call>
 auto Locking(void* mu, unsigned flags, Call call) {
-  if (depth > 0) return call();
-  Nested nested;
-  __tsan_mutex_pre_lock(mu, flags);
-  auto result = call();
-  unsigned post = flags;
-  if constexpr (std::is_same_v<decltype(result), bool>) {
-    if ((flags & __tsan_mutex_try_lock) != 0 && !result) post |= __tsan_mutex_try_lock_failed;
-  }
-  __tsan_mutex_post_lock(mu, post, 0);
-  return result;
+  return Around(
+      call, [&] { __tsan_mutex_pre_lock(mu, flags); },
+      [&](const auto& result) {
+        unsigned post = flags;
+        if constexpr (std::is_same_v<std::decay_t<decltype(result)>, bool>) {
+          if ((flags & __tsan_mutex_try_lock) != 0 && !result) post |= __tsan_mutex_try_lock_failed;
+        }
+        __tsan_mutex_post_lock(mu, post, 0);
+      });
 }
 
 template <typename Call>
-void Unlocking(void* mu, unsigned flags, Call call) {
-  if (depth > 0) return call();
-  Nested nested;
-  __tsan_mutex_pre_unlock(mu, flags);
-  call();
-  __tsan_mutex_post_unlock(mu, flags);
+auto Unlocking(void* mu, unsigned flags, Call call) {
+  return Around(
+      call, [&] { __tsan_mutex_pre_unlock(mu, flags); },
+      [&](const auto&) { __tsan_mutex_post_unlock(mu, flags); });
 }
 
-struct Unit {};
+// A call that gives the (writer-held) mutex up and takes it back inside
+// Abseil (Await, CondVar::Wait): released for TSan before it, re-acquired
+// after.
+template <typename Call>
+auto ReleasedDuring(void* mu, Call call) {
+  return Around(
+      call, [&] { __tsan_mutex_pre_unlock(mu, 0); },
+      [&](const auto&) {
+        __tsan_mutex_post_unlock(mu, 0);
+        __tsan_mutex_pre_lock(mu, 0);
+        __tsan_mutex_post_lock(mu, 0, 0);
+      });
+}
 
 }  // namespace
 
@@ -118,12 +138,12 @@ ABSL_NAMESPACE_BEGIN
 
 void Mutex::Lock() {
   AUTOMATE_REAL(real, void (*)(Mutex*), "5Mutex4LockEv");
-  Locking(this, 0, [&] { return real(this), Unit{}; });
+  Locking(this, 0, [&] { real(this); });
 }
 
 void Mutex::ReaderLock() {
   AUTOMATE_REAL(real, void (*)(Mutex*), "5Mutex10ReaderLockEv");
-  Locking(this, __tsan_mutex_read_lock, [&] { return real(this), Unit{}; });
+  Locking(this, __tsan_mutex_read_lock, [&] { real(this); });
 }
 
 bool Mutex::TryLock() {
@@ -148,7 +168,7 @@ void Mutex::ReaderUnlock() {
 
 void Mutex::LockWhen(const Condition& cond) {
   AUTOMATE_REAL(real, void (*)(Mutex*, const Condition&), "5Mutex8LockWhenERKNS0_9ConditionE");
-  Locking(this, 0, [&] { return real(this, cond), Unit{}; });
+  Locking(this, 0, [&] { real(this, cond); });
 }
 
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
@@ -166,7 +186,7 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
 void Mutex::ReaderLockWhen(const Condition& cond) {
   AUTOMATE_REAL(real, void (*)(Mutex*, const Condition&),
                 "5Mutex14ReaderLockWhenERKNS0_9ConditionE");
-  Locking(this, __tsan_mutex_read_lock, [&] { return real(this, cond), Unit{}; });
+  Locking(this, __tsan_mutex_read_lock, [&] { real(this, cond); });
 }
 
 bool Mutex::ReaderLockWhenWithTimeout(const Condition& cond, Duration timeout) {
@@ -183,7 +203,7 @@ bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, Time deadline) {
 
 void Mutex::Await(const Condition& cond) {
   AUTOMATE_REAL(real, void (*)(Mutex*, const Condition&), "5Mutex5AwaitERKNS0_9ConditionE");
-  ReleasedDuring(this, [&] { return real(this, cond), Unit{}; });
+  ReleasedDuring(this, [&] { real(this, cond); });
 }
 
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
@@ -200,7 +220,7 @@ bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
 
 void CondVar::Wait(Mutex* mu) {
   AUTOMATE_REAL(real, void (*)(CondVar*, Mutex*), "7CondVar4WaitEPNS0_5MutexE");
-  ReleasedDuring(mu, [&] { return real(this, mu), Unit{}; });
+  ReleasedDuring(mu, [&] { real(this, mu); });
 }
 
 bool CondVar::WaitWithTimeout(Mutex* mu, Duration timeout) {

@@ -137,13 +137,7 @@ absl::StatusOr<std::shared_ptr<Engine>> OpenLocalEngine(const LocalSettings& set
       DefaultEngineOptions(settings.state_dir, DockerOptionsFromEnvironment(std::move(docker)));
   if (!options.ok()) {
     // The API version has no Engine() argument: it comes from the environment.
-    std::string field = DockerOptionField(options.status());
-    if (!field.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field == "api_version" ? "DOCKER_API_VERSION: " : "docker_host: ",
-                       options.status().message()));
-    }
-    return options.status();
+    return NameDockerSetting(options.status(), "docker_host", "DOCKER_API_VERSION");
   }
   options->max_running = settings.max_running;
   options->poll_interval = settings.poll_interval;

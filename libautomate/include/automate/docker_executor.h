@@ -15,7 +15,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "automate/executor.h"
 #include "automate/export.h"
@@ -53,11 +55,13 @@ AUTOMATE_EXPORT DockerExecutorOptions DockerOptionsFromEnvironment(DockerExecuto
 AUTOMATE_EXPORT absl::StatusOr<std::unique_ptr<Executor>> MakeDockerExecutor(
     DockerExecutorOptions options);
 
-// The DockerExecutorOptions field that a kInvalidArgument from
-// MakeDockerExecutor or DefaultEngineOptions is about: "host" or
-// "api_version"; empty for any other status. Front-ends use it to name their
-// own setting (--docker-api-version, DOCKER_HOST, ...) in the message.
-AUTOMATE_EXPORT std::string DockerOptionField(const absl::Status& status);
+// A kInvalidArgument from MakeDockerExecutor or DefaultEngineOptions about the
+// host or the API version, with the front-end's name for that setting in
+// front ("--docker-host: docker host ...", "DOCKER_API_VERSION: ...");
+// any other status unchanged.
+AUTOMATE_EXPORT absl::Status NameDockerSetting(const absl::Status& status,
+                                               absl::string_view host_setting,
+                                               absl::string_view api_version_setting);
 
 }  // namespace automate
 

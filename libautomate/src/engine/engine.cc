@@ -106,12 +106,7 @@ std::string DefaultStateDir() {
 absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir) {
   absl::StatusOr<EngineOptions> options =
       DefaultEngineOptions(state_dir, DockerOptionsFromEnvironment(DockerExecutorOptions()));
-  std::string field = DockerOptionField(options.status());
-  if (!field.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field == "api_version" ? "DOCKER_API_VERSION: " : "DOCKER_HOST: ",
-                     options.status().message()));
-  }
+  if (!options.ok()) return NameDockerSetting(options.status(), "DOCKER_HOST", "DOCKER_API_VERSION");
   return options;
 }
 

@@ -1,5 +1,6 @@
 #include "executor/docker/docker_api.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 
@@ -96,9 +97,15 @@ absl::Status PullError(absl::string_view image, absl::string_view message) {
 }  // namespace
 
 bool VersionAtLeast(absl::string_view have, absl::string_view want) {
-  auto parse = [](absl::string_view v, int* major, int* minor) {
+  // Digits only (SimpleAtoi alone would take " 1", "+1"): the /vX.Y path.
+  auto number = [](absl::string_view part, int* n) {
+    return !part.empty() && part.size() <= 4 &&
+           std::all_of(part.begin(), part.end(), absl::ascii_isdigit) &&
+           absl::SimpleAtoi(part, n);
+  };
+  auto parse = [&](absl::string_view v, int* major, int* minor) {
     std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(v, absl::MaxSplits('.', 1));
-    return absl::SimpleAtoi(parts.first, major) && absl::SimpleAtoi(parts.second, minor);
+    return number(parts.first, major) && number(parts.second, minor);
   };
   int hm = 0, hn = 0, wm = 0, wn = 0;
   if (!parse(have, &hm, &hn) || !parse(want, &wm, &wn)) return false;
@@ -149,9 +156,11 @@ absl::StatusOr<HttpTransportOptions> DockerTransportOptions(const DockerExecutor
 DockerApi::DockerApi(HttpTransportOptions transport, std::string api_version)
     : timeout_(transport.timeout),
       transport_(std::move(transport)),
-      prefix_(absl::StrCat("/v", api_version)) {}
+      api_version_(std::move(api_version)) {}
 
-std::string DockerApi::Path(absl::string_view path) const { return absl::StrCat(prefix_, path); }
+std::string DockerApi::Path(absl::string_view path) const {
+  return absl::StrCat("/v", api_version_, path);
+}
 
 absl::Status DockerApi::Error(const HttpResponse& response, absl::string_view what) const {
   std::string message = absl::StrCat("docker: ", what, ": ", DaemonMessage(response.body),
@@ -211,12 +220,11 @@ absl::StatusOr<std::string> DockerApi::CheckVersion() {
                                                       version, "; automate needs ",
                                                       kMinApiVersion, " or later"));
   }
-  absl::string_view requested = absl::string_view(prefix_).substr(2);  // "/v1.43"
-  if (!VersionAtLeast(version, requested)) {
+  if (!VersionAtLeast(version, api_version_)) {
     return absl::FailedPreconditionError(absl::StrCat("docker: ", display_name(),
                                                       " speaks API ", version,
                                                       " at most; the docker API version asked for is ",
-                                                      requested));
+                                                      api_version_));
   }
   return version;
 }

@@ -125,7 +125,7 @@ class DockerApi {
   HttpTransport transport_;
   absl::Mutex version_mu_;
   bool version_checked_ ABSL_GUARDED_BY(version_mu_) = false;
-  const std::string prefix_;  // "/v1.41"
+  const std::string api_version_;  // "1.41": requests go to /v1.41/...
 };
 
 // The X-Registry-Auth value for pulling `image` with the credentials in

@@ -1,6 +1,5 @@
 #include "executor/docker/docker_executor.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <utility>
@@ -320,6 +319,8 @@ DockerExecutorOptions DockerOptionsFromEnvironment(DockerExecutorOptions options
 
 namespace {
 
+// Which DockerExecutorOptions field a kInvalidArgument is about, for
+// NameDockerSetting().
 constexpr absl::string_view kFieldPayload = "type.automate.dev/docker-option-field";
 
 absl::Status WithField(absl::Status status, absl::string_view field) {
@@ -327,22 +328,11 @@ absl::Status WithField(absl::Status status, absl::string_view field) {
   return status;
 }
 
-// MAJOR.MINOR in decimal digits, no sign, no "v": the path segment /vX.Y.
-bool IsApiVersion(absl::string_view v) {
-  size_t dot = v.find('.');
-  auto digits = [](absl::string_view part) {
-    return !part.empty() && part.size() <= 4 &&
-           std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-  };
-  return dot != absl::string_view::npos && digits(v.substr(0, dot)) && digits(v.substr(dot + 1));
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Executor>> MakeDockerExecutor(DockerExecutorOptions options) {
   if (options.api_version.empty()) options.api_version = internal::kMinApiVersion;
-  if (!IsApiVersion(options.api_version) ||
-      !internal::VersionAtLeast(options.api_version, internal::kMinApiVersion)) {
+  if (!internal::VersionAtLeast(options.api_version, internal::kMinApiVersion)) {
     return WithField(absl::InvalidArgumentError(absl::StrCat(
                          "docker API version \"", absl::CHexEscape(options.api_version),
                          "\": must be MAJOR.MINOR, ", internal::kMinApiVersion, " or later")),
@@ -359,10 +349,13 @@ absl::StatusOr<std::unique_ptr<Executor>> MakeDockerExecutor(DockerExecutorOptio
   return std::make_unique<internal::DockerExecutor>(std::move(options), *std::move(transport));
 }
 
-std::string DockerOptionField(const absl::Status& status) {
-  if (status.code() != absl::StatusCode::kInvalidArgument) return "";
+absl::Status NameDockerSetting(const absl::Status& status, absl::string_view host_setting,
+                               absl::string_view api_version_setting) {
+  if (status.code() != absl::StatusCode::kInvalidArgument) return status;
   auto field = status.GetPayload(kFieldPayload);
-  return field.has_value() ? std::string(*field) : "";
+  if (!field.has_value()) return status;
+  return absl::InvalidArgumentError(absl::StrCat(
+      *field == "api_version" ? api_version_setting : host_setting, ": ", status.message()));
 }
 
 }  // namespace automate
