@@ -33,6 +33,7 @@
 #include "absl/time/clock.h"
 #include "automate/testing/fake_clock.h"
 #include "executor/local/proc_scan.h"
+#include "executor/local/process.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "util/test_util.h"
@@ -356,6 +357,38 @@ TEST_F(LocalExecutorTest, CommandSearchedInChildPath) {
   EXPECT_EQ(sink.out(), "found\n");
 }
 
+// What a PATH search found is remembered for the ttl, per command, PATH and
+// working dir; a failed search is not remembered.
+TEST_F(LocalExecutorTest, PathSearchIsRememberedForItsTtl) {
+  std::string first = tmp_.Join("first"), second = tmp_.Join("second");
+  ASSERT_EQ(mkdir(first.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(second.c_str(), 0755), 0);
+  std::string path = absl::StrCat(first, ":", second);
+  std::string name = absl::StrCat("automate-ttl-", getpid());
+  absl::Time t0 = absl::FromUnixSeconds(1'000'000);
+  EXPECT_THAT(internal::ResolveCommandCached(name, path, "", t0),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "not found"));
+  auto make = [&](const std::string& dir) {
+    automate_testing::WriteFileOrDie(absl::StrCat(dir, "/", name), "#!/bin/sh\n");
+    ASSERT_EQ(chmod(absl::StrCat(dir, "/", name).c_str(), 0755), 0);
+  };
+  make(second);  // Not found before: searched again at once.
+  EXPECT_EQ(internal::ResolveCommandCached(name, path, "", t0).value_or(""),
+            absl::StrCat(second, "/", name));
+  make(first);  // Earlier in PATH: seen once the ttl has passed.
+  EXPECT_EQ(internal::ResolveCommandCached(name, path, "", t0 + absl::Milliseconds(999))
+                .value_or(""),
+            absl::StrCat(second, "/", name));
+  EXPECT_EQ(internal::ResolveCommandCached(name, absl::StrCat(path, ":/bin"), "", t0).value_or(""),
+            absl::StrCat(first, "/", name));  // Another PATH: its own search.
+  EXPECT_EQ(internal::ResolveCommandCached(name, path, "", t0 + absl::Seconds(1)).value_or(""),
+            absl::StrCat(first, "/", name));
+  // A clock that went back does not make an old answer current.
+  ASSERT_EQ(unlink(absl::StrCat(first, "/", name).c_str()), 0);
+  EXPECT_EQ(internal::ResolveCommandCached(name, path, "", t0).value_or(""),
+            absl::StrCat(second, "/", name));
+}
+
 TEST_F(LocalExecutorTest, CommandNotFound) {
   v1::JobSpec job = Job({"nosuch-automate-command"});
   CollectingSink sink;
@@ -633,6 +666,53 @@ TEST_F(LocalExecutorTest, ReattachKillsLeftoversAndReturnsNotFound) {
   status = Reap(escaped);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   EXPECT_EQ(done.calls.load(), 0);
+}
+
+// The start time in the external id is the kernel's, as /proc shows it,
+// whether it came from the spawn's timing or from /proc itself.
+TEST_F(LocalExecutorTest, ExternalIdHoldsTheKernelsStartTime) {
+  v1::JobSpec job = Job({"sleep", "5"});
+  for (int i = 0; i < 40; ++i) {
+    CollectingSink sink;
+    Done done;
+    auto handle = executor_->Start(Params(job, &sink, &done));
+    ASSERT_TRUE(handle.ok()) << handle.status();
+    std::vector<std::string> parts = absl::StrSplit((*handle)->external_id(), ':');
+    ASSERT_EQ(parts.size(), 2u) << (*handle)->external_id();
+    pid_t pid = 0;
+    uint64_t ticks = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(parts[0], &pid));
+    ASSERT_TRUE(absl::SimpleAtoi(parts[1], &ticks));
+    EXPECT_EQ(internal::ReadStartTime(pid), ticks) << "spawn " << i;
+    (*handle)->Cancel(absl::ZeroDuration());
+    ASSERT_TRUE(done.Wait());
+  }
+}
+
+// Computed from two readings of CLOCK_BOOTTIME around the spawn: only when
+// both fall in one tick.
+TEST(StartTicksTest, KnownOnlyWhenBothReadingsShareATick) {
+  const int64_t ns_per_tick = 1'000'000'000 / sysconf(_SC_CLK_TCK);
+  EXPECT_EQ(internal::StartTicksBetween(5 * ns_per_tick, 5 * ns_per_tick + 1), 5u);
+  EXPECT_EQ(internal::StartTicksBetween(5 * ns_per_tick, 6 * ns_per_tick - 1), 5u);
+  EXPECT_EQ(internal::StartTicksBetween(6 * ns_per_tick - 1, 6 * ns_per_tick), std::nullopt);
+  EXPECT_EQ(internal::StartTicksBetween(7 * ns_per_tick, 6 * ns_per_tick), std::nullopt);
+  EXPECT_EQ(internal::StartTicksBetween(-1, 0), std::nullopt);
+  // A process created now starts in the tick /proc reports for this one's
+  // child: spawn one and compare.
+  int64_t before = internal::BootTimeNs();
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  int64_t after = internal::BootTimeNs();
+  ASSERT_GT(pid, 0);
+  std::optional<uint64_t> from_proc = internal::ReadStartTime(pid);
+  waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(from_proc.has_value());
+  EXPECT_GE(*from_proc, static_cast<uint64_t>(before / ns_per_tick));
+  EXPECT_LE(*from_proc, static_cast<uint64_t>(after / ns_per_tick));
+  if (auto ticks = internal::StartTicksBetween(before, after); ticks.has_value()) {
+    EXPECT_EQ(*ticks, *from_proc);
+  }
 }
 
 TEST_F(LocalExecutorTest, ReattachDoesNotKillAReusedPid) {

@@ -207,10 +207,14 @@ absl::StatusOr<std::unique_ptr<AttemptHandle>> LocalExecutor::Start(StartParams 
   AUTOMATE_RETURN_IF_ERROR(ValidateParamsEnv(params.env));
   AUTOMATE_ASSIGN_OR_RETURN(SpawnedProcess process,
                             SpawnProcess(MakeSpawnRequest(params, options_.engine_tag)));
-  // Read now: the process is not reaped before its observer runs, so its
-  // /proc entry is there.
-  std::string external_id =
-      absl::StrCat(process.pid, ":", ReadStartTime(process.pid).value_or(0));
+  // The start time tells the process from a later one with the same pid
+  // (Reattach). Known from the spawn's timing most of the time, else read
+  // now: the process is not reaped before its observer runs, so its /proc
+  // entry is there.
+  uint64_t start_ticks = process.start_ticks.has_value()
+                             ? *process.start_ticks
+                             : ReadStartTime(process.pid).value_or(0);
+  std::string external_id = absl::StrCat(process.pid, ":", start_ticks);
   absl::Time start_time = process.start_time;
   auto attempt = std::make_shared<LocalAttempt>(params.execution_id, std::move(process),
                                                 params.log_sink, std::move(params.on_done));

@@ -6,15 +6,19 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 
 namespace automate::internal {
 namespace {
@@ -145,10 +149,58 @@ absl::StatusOr<std::string> ResolveCommand(absl::string_view command, absl::stri
       absl::StrCat("local: command \"", command, "\" not found in the job's PATH"));
 }
 
+int64_t BootTimeNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// The kernel stamps a new task with CLOCK_BOOTTIME (start_boottime) in
+// copy_process() and /proc shows it divided into USER_HZ ticks; a process
+// created between the two readings has the one tick they share.
+std::optional<uint64_t> StartTicksBetween(int64_t before_ns, int64_t after_ns) {
+  static const int64_t ns_per_tick = 1'000'000'000 / sysconf(_SC_CLK_TCK);
+  if (before_ns < 0 || after_ns < before_ns || ns_per_tick <= 0) return std::nullopt;
+  if (before_ns / ns_per_tick != after_ns / ns_per_tick) return std::nullopt;
+  return static_cast<uint64_t>(before_ns / ns_per_tick);
+}
+
+namespace {
+struct Resolved {
+  std::string exe;
+  absl::Time stored;
+};
+absl::Mutex resolved_mu(absl::kConstInit);
+auto* const resolved ABSL_GUARDED_BY(resolved_mu) =
+    new absl::flat_hash_map<std::string, Resolved>();
+}  // namespace
+
+absl::StatusOr<std::string> ResolveCommandCached(absl::string_view command, absl::string_view path,
+                                                 absl::string_view working_dir, absl::Time now,
+                                                 absl::Duration ttl) {
+  if (command.find('/') != absl::string_view::npos) return std::string(command);
+  std::string key = absl::StrCat(command, std::string(1, '\0'), path, std::string(1, '\0'),
+                                 working_dir);
+  {
+    absl::MutexLock lock(&resolved_mu);
+    auto it = resolved->find(key);
+    if (it != resolved->end() && it->second.stored <= now && now < it->second.stored + ttl) {
+      return it->second.exe;
+    }
+  }
+  absl::StatusOr<std::string> exe = ResolveCommand(command, path, working_dir);
+  if (exe.ok()) {
+    absl::MutexLock lock(&resolved_mu);
+    if (resolved->size() >= 1024) resolved->clear();  // Bounded: many distinct PATHs.
+    (*resolved)[key] = Resolved{*exe, now};
+  }
+  return exe;
+}
+
 absl::StatusOr<SpawnedProcess> SpawnProcess(const SpawnRequest& request) {
   if (request.argv.empty()) return absl::InvalidArgumentError("local: empty command");
   absl::StatusOr<std::string> exe =
-      ResolveCommand(request.argv[0], request.path, request.working_dir);
+      ResolveCommandCached(request.argv[0], request.path, request.working_dir, absl::Now());
   if (!exe.ok()) return exe.status();
   SpawnedProcess process;
   UniqueFd stdout_w, stderr_w;
@@ -166,8 +218,10 @@ absl::StatusOr<SpawnedProcess> SpawnProcess(const SpawnRequest& request) {
   std::vector<char*> argv = CStrings(request.argv);
   std::vector<char*> envp = CStrings(request.env);
   process.start_time = (request.clock != nullptr ? request.clock : Clock::Real())->Now();
+  int64_t before_ns = BootTimeNs();
   int err = posix_spawn(&process.pid, exe->c_str(), &actions, &attr, argv.data(), envp.data());
   if (err != 0) return DiagnoseSpawnError(err, request, *exe);
+  process.start_ticks = StartTicksBetween(before_ns, BootTimeNs());
 
   // The child exists and is not reaped, so its pid cannot be reused before
   // pidfd_open (glibc 2.36 has no wrapper for it).

@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,13 +61,32 @@ struct SpawnedProcess {
   // posix_spawn returns once the child has exec'd, which on a busy machine
   // can be a scheduler time slice later than that.
   absl::Time start_time;
+  // The kernel's start time of the process in clock ticks since boot (field
+  // 22 of /proc/<pid>/stat), when the spawn did not straddle a tick; else
+  // unset, and /proc is the only source.
+  std::optional<uint64_t> start_ticks;
 };
+
+// The start time, in the clock ticks of /proc/<pid>/stat (field 22), of a
+// process created between `before_ns` and `after_ns` (CLOCK_BOOTTIME, the
+// clock the kernel stamps it with): known when both fall in one tick.
+std::optional<uint64_t> StartTicksBetween(int64_t before_ns, int64_t after_ns);
+// CLOCK_BOOTTIME in nanoseconds.
+int64_t BootTimeNs();
 
 // Finds the executable for `command` the way execvp would, but in `path` (the
 // child's PATH, not ours). Relative entries are taken from `working_dir`.
 // Errors: kFailedPrecondition "local: command \"x\" not found in PATH=...".
 absl::StatusOr<std::string> ResolveCommand(absl::string_view command, absl::string_view path,
                                            absl::string_view working_dir);
+// ResolveCommand(), with what it found remembered for `ttl` (per command,
+// PATH and working dir; failures are not remembered): a PATH search is a
+// few stat() calls per spawn. So a binary put earlier in PATH, or one
+// removed, is seen at most `ttl` later. `now`: real time; an entry is used
+// only while `now` lies within `ttl` after it was stored.
+absl::StatusOr<std::string> ResolveCommandCached(absl::string_view command, absl::string_view path,
+                                                 absl::string_view working_dir, absl::Time now,
+                                                 absl::Duration ttl = absl::Seconds(1));
 
 // Starts the process described by `request`. Errors: kFailedPrecondition when
 // the command or working directory is missing or unusable; kUnavailable when
