@@ -1,5 +1,6 @@
 #include "logs/execution_log.h"
 
+#include <filesystem>
 #include <atomic>
 #include <functional>
 #include <random>
@@ -94,6 +95,29 @@ TEST_F(ExecutionLogTest, SplitsLinesPerStreamWithOffsetsAndTimes) {
   EXPECT_EQ(chunks[3].data, "attempt 1 exited 0\n");
   EXPECT_EQ(chunks[3].stream, v1::SYSTEM);
   EXPECT_EQ(log->size(), 39);
+}
+
+// A new log opens the store's writer with its first bytes: one that stays
+// silent leaves no file; one that writes is stored as any other.
+TEST_F(ExecutionLogTest, NewLogTouchesTheStoreOnlyWhenWrittenTo) {
+  {
+    auto silent = Open(Options([](ExecutionLogOptions& o) { o.new_log = true; }));
+    EXPECT_EQ(silent->size(), 0);
+    AUTOMATE_ASSERT_OK(silent->Sync());
+    AUTOMATE_ASSERT_OK(silent->Close());
+    EXPECT_TRUE(Drain(silent->NewReader(0, false).get()).empty());
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_.Join("ex1.log")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Join("ex1.idx")));
+
+  auto log = Open(Options([](ExecutionLogOptions& o) { o.new_log = true; }));
+  auto follower = log->NewReader(0, true);
+  log->Write(v1::STDOUT, "first\n");
+  log->WriteSystem("automate: done");
+  AUTOMATE_ASSERT_OK(log->Close());
+  EXPECT_EQ(Text(Drain(follower.get())), "first\nautomate: done\n");
+  EXPECT_EQ(StoredText(), "first\nautomate: done\n");
+  EXPECT_EQ(log->size(), 21);
 }
 
 TEST_F(ExecutionLogTest, StoredOutputIgnoresSystemLinesAndSurvivesReopening) {

@@ -88,10 +88,11 @@ class ExecutionLog::Impl {
        std::unique_ptr<LogWriter> writer)
       : store_(store), id_(std::move(id)), options_(std::move(options)),
         writer_(std::move(writer)), batch_writer_(dynamic_cast<BatchLogWriter*>(writer_.get())),
-        live_(std::make_shared<LiveBuffer>(options_.live_buffer_bytes, writer_->size())),
+        live_(std::make_shared<LiveBuffer>(options_.live_buffer_bytes,
+                                           writer_ != nullptr ? writer_->size() : 0)),
         secrets_(std::make_shared<SecretPatterns>(options_.secret_values)),
         splitters_{LineSplitter(options_.max_chunk_bytes), LineSplitter(options_.max_chunk_bytes)},
-        size_(writer_->size()), counted_(size_) {}
+        size_(writer_ != nullptr ? writer_->size() : 0), counted_(size_) {}
 
   void Write(v1::LogStream stream, absl::string_view data, absl::Time source_time);
   void FlushStreams();
@@ -133,8 +134,9 @@ class ExecutionLog::Impl {
   LogStore* const store_;
   const std::string id_;
   const ExecutionLogOptions options_;
-  const std::unique_ptr<LogWriter> writer_;
-  BatchLogWriter* const batch_writer_;  // writer_, if it stores batches; else null.
+  // Null until the first bytes of a new log (options_.new_log).
+  std::unique_ptr<LogWriter> writer_ ABSL_GUARDED_BY(mu_);
+  BatchLogWriter* batch_writer_ ABSL_GUARDED_BY(mu_);  // writer_, if it stores batches.
   const std::shared_ptr<LiveBuffer> live_;
 
   // Serializes the pipeline (masking state, splitting, offsets, the file).
@@ -275,6 +277,15 @@ void ExecutionLog::Impl::Commit() {
   if (batch_ == nullptr) return;
   std::unique_ptr<LiveBatch> batch = std::move(batch_);
   absl::Status s;
+  if (writer_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<LogWriter>> opened = store_->OpenWriter(id_);
+    if (!opened.ok()) {
+      status_ = Annotate(opened.status(), absl::StrCat("log of ", id_));
+      return;
+    }
+    writer_ = *std::move(opened);
+    batch_writer_ = dynamic_cast<BatchLogWriter*>(writer_.get());
+  }
   if (batch_writer_ != nullptr) {
     s = batch_writer_->AppendBatch(batch->chunks.data(), batch->chunks.size());
   } else {
@@ -295,14 +306,14 @@ absl::Status ExecutionLog::Impl::Sync() {
   absl::MutexLock lock(&mu_);
   if (Accepting()) FlushLocked();
   if (!status_.ok()) return status_;
-  return writer_->Sync();
+  return writer_ != nullptr ? writer_->Sync() : absl::OkStatus();
 }
 
 absl::Status ExecutionLog::Impl::Close() {
   absl::MutexLock lock(&mu_);
   if (closed_) return status_;
   if (status_.ok()) FlushLocked();
-  if (status_.ok()) status_ = writer_->Sync();
+  if (status_.ok() && writer_ != nullptr) status_ = writer_->Sync();
   closed_ = true;
   live_->Close();
   return status_;
@@ -331,7 +342,10 @@ absl::StatusOr<std::shared_ptr<ExecutionLog>> ExecutionLog::Open(LogStore* store
                                                                  absl::string_view execution_id,
                                                                  ExecutionLogOptions options) {
   if (options.clock == nullptr) return absl::InvalidArgumentError("log: no clock");
-  AUTOMATE_ASSIGN_OR_RETURN(std::unique_ptr<LogWriter> writer, store->OpenWriter(execution_id));
+  std::unique_ptr<LogWriter> writer;
+  if (!options.new_log) {
+    AUTOMATE_ASSIGN_OR_RETURN(writer, store->OpenWriter(execution_id));
+  }
   auto impl = std::make_unique<Impl>(store, std::string(execution_id), std::move(options),
                                      std::move(writer));
   return std::shared_ptr<ExecutionLog>(new ExecutionLog(std::move(impl)));

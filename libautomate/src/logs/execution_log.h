@@ -46,6 +46,10 @@ struct ExecutionLogOptions {
   std::vector<std::string> secret_values;  // Masked; empty ones ignored.
   size_t max_chunk_bytes = 64 * 1024;
   size_t live_buffer_bytes = 8 * 1024 * 1024;  // Ring kept for followers.
+  // No log of this id exists yet (an execution this engine has just created):
+  // the store's writer is opened by the first bytes, not by Open(), so an
+  // execution that writes nothing costs the log store nothing.
+  bool new_log = false;
 };
 
 class ExecutionLog : public LogSink {
