@@ -2,8 +2,11 @@
 // synchronous=FULL, file logs, the local process executor), each beside the
 // physical limit of this machine measured in the same binary and run.
 //
-// BM_EngineTrivialJobs/<max_running>/<submitters>: N executions of `true`
-//   submitted from <submitters> threads, all waited for; items/s = jobs/s.
+// BM_EngineTrivialJobs/<max_running>/<submitters>/<batch>: N executions of
+//   `true` submitted from <submitters> threads, with one Submit() call each
+//   (batch 1) or SubmitBatch() calls of <batch> requests, all waited for;
+//   items/s = jobs/s. cpu_<thread>_us: CPU per job of each kind of engine
+//   thread, and of the submitting threads.
 // BM_RawSpawn/like_engine:<0|1>: posix_spawn("/bin/true") + waitpid in a loop
 //   per thread (1, 2 and 4 threads); 1: with the local executor's spawn
 //   attributes and pipes. items/s = the spawn limit the engine is held to.
@@ -35,6 +38,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -123,6 +129,48 @@ void SetCpuCounters(benchmark::State& state, const CpuTimes& begin, double items
   state.counters["child_cpu_us"] = (end.children_us - begin.children_us) / items;
 }
 
+// CPU time of this process's live threads, in microseconds, summed by thread
+// name (the engine names its threads automate-start, automate-write, ...).
+std::map<std::string, double> ThreadCpuByName() {
+  std::map<std::string, double> by_name;
+  const double tick_us = 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", error)) {
+    std::ifstream comm_file(task.path() / "comm");
+    std::string comm;
+    std::getline(comm_file, comm);
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    size_t paren = stat.rfind(')');
+    if (comm.empty() || paren == std::string::npos) continue;
+    // After "pid (comm) ": state is field 3; utime and stime are 14 and 15.
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) stime = std::stod(field);
+    }
+    by_name[comm] += (utime + stime) * tick_us;
+  }
+  return by_name;
+}
+
+// Counters cpu_<thread name>_us: CPU per item of the engine's threads
+// (alive from `begin` to now), and cpu_submitters_us, measured by the
+// submitting threads themselves (RUSAGE_THREAD) before they exit.
+void SetThreadCpuCounters(benchmark::State& state, const std::map<std::string, double>& begin,
+                          double submitters_us, double items) {
+  if (items <= 0) return;
+  for (const auto& [name, us] : ThreadCpuByName()) {
+    if (name.rfind("automate-", 0) != 0) continue;
+    auto it = begin.find(name);
+    double delta = us - (it == begin.end() ? 0 : it->second);
+    state.counters["cpu_" + name.substr(9) + "_us"] = delta / items;
+  }
+  state.counters["cpu_submitters_us"] = submitters_us / items;
+}
+
 // --- Trivial jobs ---------------------------------------------------------
 
 constexpr int kTrivialJobs = 2000;
@@ -130,6 +178,7 @@ constexpr int kTrivialJobs = 2000;
 void BM_EngineTrivialJobs(benchmark::State& state) {
   const int max_running = static_cast<int>(state.range(0));
   const int submitters = static_cast<int>(state.range(1));
+  const int batch = static_cast<int>(state.range(2));
   StateDir dir("engine_bench");
   auto engine = OpenEngine(dir, max_running);
   if (engine == nullptr || !ApplyJob(engine.get(), "noop", {"true"})) {
@@ -138,7 +187,9 @@ void BM_EngineTrivialJobs(benchmark::State& state) {
   }
   int64_t failed = 0;
   double submit_seconds = 0;
+  std::atomic<int64_t> submitters_us{0};
   CpuTimes cpu_begin = CpuNow();
+  std::map<std::string, double> threads_begin = ThreadCpuByName();
   for (auto _ : state) {
     absl::Time begin = absl::Now();
     std::vector<std::vector<std::string>> ids(submitters);
@@ -147,14 +198,26 @@ void BM_EngineTrivialJobs(benchmark::State& state) {
     for (int t = 0; t < submitters; ++t) {
       threads.emplace_back([&, t] {
         int n = kTrivialJobs / submitters + (t < kTrivialJobs % submitters ? 1 : 0);
-        for (int i = 0; i < n; ++i) {
-          auto exec = engine->Submit(Request("noop"));
-          if (!exec.ok()) {
+        if (batch <= 1) {
+          for (int i = 0; i < n; ++i) {
+            auto exec = engine->Submit(Request("noop"));
+            if (!exec.ok()) {
+              errors++;
+              continue;
+            }
+            ids[t].push_back(exec->id());
+          }
+        }
+        for (int i = 0; batch > 1 && i < n; i += batch) {
+          std::vector<automate::SubmitRequest> requests(std::min(batch, n - i), Request("noop"));
+          auto execs = engine->SubmitBatch(requests);
+          if (!execs.ok()) {
             errors++;
             continue;
           }
-          ids[t].push_back(exec->id());
+          for (const auto& exec : *execs) ids[t].push_back(exec.id());
         }
+        submitters_us += static_cast<int64_t>(RusageMicros(RUSAGE_THREAD));
       });
     }
     for (auto& th : threads) th.join();
@@ -175,17 +238,23 @@ void BM_EngineTrivialJobs(benchmark::State& state) {
   // How long the submitters took to have every execution durable.
   state.counters["submit_phase_s"] = submit_seconds / static_cast<double>(state.iterations());
   SetCpuCounters(state, cpu_begin, static_cast<double>(state.iterations() * kTrivialJobs));
+  SetThreadCpuCounters(state, threads_begin, static_cast<double>(submitters_us.load()),
+                       static_cast<double>(state.iterations() * kTrivialJobs));
   engine->Shutdown();
 }
 BENCHMARK(BM_EngineTrivialJobs)
-    ->ArgNames({"max_running", "submitters"})
-    ->Args({2, 2})
-    ->Args({4, 2})
-    ->Args({16, 2})
-    ->Args({64, 2})
-    ->Args({64, 4})
-    ->Args({256, 4})
-    ->Args({64, 16})
+    ->ArgNames({"max_running", "submitters", "batch"})
+    ->Args({2, 2, 1})
+    ->Args({4, 2, 1})
+    ->Args({16, 2, 1})
+    ->Args({64, 2, 1})
+    ->Args({64, 4, 1})
+    ->Args({256, 4, 1})
+    ->Args({64, 16, 1})
+    ->Args({4, 1, 100})
+    ->Args({16, 1, 100})
+    ->Args({64, 1, 100})
+    ->Args({16, 1, 1000})
     ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -85,6 +85,7 @@ const std::vector<Api::Route>& Api::Table() {
       {{"DELETE", "/v1/jobs/{name}", Access::kAdmin}, &Api::DeleteJob},
       {{"GET", "/v1/jobs/{name}/versions", Access::kViewer}, &Api::JobVersions},
       {{"POST", "/v1/jobs/{name}/executions", Access::kOperator}, &Api::Submit},
+      {{"POST", "/v1/executions:batchSubmit", Access::kOperator}, &Api::SubmitBatch},
       {{"GET", "/v1/executions", Access::kViewer}, &Api::ListExecutions},
       {{"GET", "/v1/executions/{id}", Access::kViewer}, &Api::GetExecution},
       {{"POST", "/v1/executions/{id}/cancel", Access::kOperator}, &Api::CancelExecution},
@@ -462,6 +463,62 @@ Response Api::Submit(Call& call) {
   Response r = call.Json(http::status::created, *exec);
   r.set(http::field::location, absl::StrCat("/v1/executions/", exec->id()));
   return r;
+}
+
+// Each request is authorized as Submit() would, then the engine checks them
+// all and stores them, with an audit record each, in one commit.
+Response Api::SubmitBatch(Call& call) {
+  v1::BatchSubmitRequest body;
+  absl::Status status = call.Body(&body, /*allow_empty=*/false);
+  int n = body.requests_size();
+  if (status.ok() && (n < 1 || n > automate::Engine::kMaxSubmitBatch)) {
+    status = absl::InvalidArgumentError(absl::StrCat(
+        "requests: must hold 1 to ", automate::Engine::kMaxSubmitBatch, " requests, got ", n));
+  }
+  std::vector<v1::AuditEntry> audits;
+  std::vector<automate::SubmitRequest> requests;
+  audits.reserve(status.ok() ? n : 0);
+  for (int i = 0; status.ok() && i < n; ++i) {
+    const v1::BatchSubmitRequest::Item& item = body.requests(i);
+    absl::StatusOr<v1::Job> job = item.job().empty()
+                                      ? absl::InvalidArgumentError("job: must not be empty")
+                                      : engine_->GetJob(item.job(), item.job_version());
+    if (job.ok()) {
+      status = Auth::RequireRun(*call.who, job->spec());
+    } else if (job.status().code() == absl::StatusCode::kNotFound) {
+      status = absl::NotFoundError(
+          item.job_version() == 0
+              ? absl::StrCat("job \"", item.job(), "\" not found")
+              : absl::StrCat("job \"", item.job(), "\" has no version ", item.job_version()));
+    } else {
+      status = job.status();
+    }
+    if (!status.ok()) {
+      status = absl::Status(status.code(), absl::StrCat("requests[", i, "]: ", status.message()));
+      break;
+    }
+    audits.push_back(auth_->AuditEntryFor(&*call.who, "execution.submit", "",
+                                          absl::StrCat("job ", item.job()), 201));
+    automate::SubmitRequest& request = requests.emplace_back();
+    request.job = item.job();
+    request.job_version = item.job_version();
+    request.args.insert(item.args().begin(), item.args().end());
+    request.requested_by = call.who->name;
+    request.trigger.set_kind(v1::Trigger::MANUAL);
+    request.trigger.set_source("api");
+    request.audit = &audits.back();
+  }
+  absl::StatusOr<std::vector<v1::Execution>> execs =
+      status.ok() ? engine_->SubmitBatch(requests)
+                  : absl::StatusOr<std::vector<v1::Execution>>(status);
+  if (!execs.ok()) {  // Nothing was stored, no audit record either.
+    AuditChange(call, "execution.submit", "", absl::StrCat("batch of ", n),
+                HttpStatusFor(execs.status()));
+    return call.Error(execs.status());
+  }
+  v1::BatchSubmitResponse out;
+  for (v1::Execution& exec : *execs) *out.add_executions() = std::move(exec);
+  return call.Json(http::status::created, out);
 }
 
 Response Api::ListExecutions(Call& call) {

@@ -28,9 +28,10 @@ namespace automated {
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
-inline constexpr int kApiVersion = 1;
+// 2: POST /v1/executions:batchSubmit.
+inline constexpr int kApiVersion = 2;
 inline constexpr int kMinClientApiVersion = 1;
-inline constexpr char kServerVersion[] = "0.3.0";
+inline constexpr char kServerVersion[] = "0.4.0";
 
 // Who may call a route.
 enum class Access { kPublic, kViewer, kOperator, kAdmin };
@@ -87,6 +88,7 @@ class Api {
   Response DeleteJob(Call& call);
   Response JobVersions(Call& call);
   Response Submit(Call& call);
+  Response SubmitBatch(Call& call);
   Response ListExecutions(Call& call);
   Response GetExecution(Call& call);
   Response CancelExecution(Call& call);

@@ -24,6 +24,7 @@ namespace {
 using ::automate_testing::FakeConnection;
 using ::automate_testing::FakeHttpServer;
 using ::automate_testing::FakeRequest;
+using ::automate_testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -194,7 +195,7 @@ TEST(RemoteEngineTest, RoutesHeadersAndKeepAlive) {
                         "GET /v1/executions?job=a&state=running&limit=5", "PUT /v1/secrets/S",
                         "GET /v1/secrets", "DELETE /v1/secrets/S"));
   for (const FakeRequest& r : requests) {
-    EXPECT_EQ(r.Header("automate-client-api-version"), "1") << r.target;
+    EXPECT_EQ(r.Header("automate-client-api-version"), "2") << r.target;
     EXPECT_EQ(r.Header("authorization"), absl::StrCat("Bearer ", kToken)) << r.target;
     if (r.method == "PUT" || (r.method == "POST" && r.path != "/v1/executions/E1/cancel")) {
       EXPECT_EQ(r.Header("content-type"), "application/json") << r.target;
@@ -283,6 +284,65 @@ TEST(RemoteEngineTest, BadOptions) {
   EXPECT_EQ(OpenRemoteEngine(options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A batch is one POST to a server of API version 2 or later; an older
+// server is told apart before anything is sent.
+TEST(RemoteEngineTest, SubmitBatch) {
+  std::string ping = kPing;
+  std::string answer = R"({"executions":[{"id":"E1","job":"a"},{"id":"E2","job":"b"}]})";
+  FakeHttpServer server([&](const FakeRequest& r, FakeConnection& c) {
+    if (r.path == "/ping") {
+      c.Respond(200, ping);
+    } else if (r.method == "POST" && r.path == "/v1/executions:batchSubmit") {
+      if (r.body.find("\"nope\"") != std::string::npos) {
+        c.Respond(404, ErrorJson("NOT_FOUND", "requests[1]: job \"nope\" not found"));
+      } else {
+        c.Respond(201, answer);
+      }
+    } else {
+      c.Respond(404, ErrorJson("NOT_FOUND", "no route"));
+    }
+  });
+  ASSERT_TRUE(server.ok());
+  std::vector<SubmitRequest> requests = {{.job = "a", .args = {{"HOST", "web-1"}}},
+                                         {.job = "b", .job_version = 3}};
+  {
+    auto old_server = Open(server.url());
+    EXPECT_THAT(old_server->SubmitBatch(requests),
+                StatusIs(absl::StatusCode::kFailedPrecondition, "API version 1"));
+    for (const auto& r : server.requests()) EXPECT_NE(r.method, "POST") << r.path;
+  }
+  ping = R"({"version":"0.4.0","apiVersion":2,"minClientApiVersion":1})";
+  auto engine = Open(server.url());
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(std::vector<v1::Execution> execs, engine->SubmitBatch(requests));
+  ASSERT_EQ(execs.size(), 2u);
+  EXPECT_EQ(execs[0].id(), "E1");
+  EXPECT_EQ(execs[1].id(), "E2");
+  FakeRequest sent = server.requests().back();
+  v1::BatchSubmitRequest body;
+  AUTOMATE_ASSERT_OK(internal::ParseJsonBody(sent.body, &body, "BatchSubmitRequest"));
+  ASSERT_EQ(body.requests_size(), 2);
+  EXPECT_EQ(body.requests(0).job(), "a");
+  EXPECT_EQ(body.requests(0).args().at("HOST"), "web-1");
+  EXPECT_EQ(body.requests(1).job_version(), 3);
+
+  requests[1].job = "nope";
+  EXPECT_THAT(engine->SubmitBatch(requests),
+              StatusIs(absl::StatusCode::kNotFound, "requests[1]: job \"nope\" not found"));
+  requests[1].job = "";
+  EXPECT_THAT(engine->SubmitBatch(requests),
+              StatusIs(absl::StatusCode::kInvalidArgument, "requests[1]: job name"));
+  answer = R"({"executions":[{"id":"E1"}]})";  // A server answering for fewer.
+  requests[1].job = "b";
+  EXPECT_THAT(engine->SubmitBatch(requests), StatusIs(absl::StatusCode::kInternal, "2 requests"));
+  size_t sent_before = server.requests().size();
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(execs, engine->SubmitBatch({}));
+  EXPECT_TRUE(execs.empty());
+  std::vector<SubmitRequest> too_many(Engine::kMaxSubmitBatch + 1, SubmitRequest{.job = "a"});
+  EXPECT_THAT(engine->SubmitBatch(too_many),
+              StatusIs(absl::StatusCode::kInvalidArgument, "at most 1000"));
+  EXPECT_EQ(server.requests().size(), sent_before) << "nothing sent for those";
+}
+
 struct VersionCase {
   const char* ping;
   const char* header;  // Automate-Api-Version of /ping; nullptr: none.
@@ -294,10 +354,10 @@ TEST(RemoteEngineTest, VersionCheck) {
   std::vector<VersionCase> cases = {
       {kPing, "1", true, {}},
       {R"({"version":"0.9.0","apiVersion":3,"minClientApiVersion":1})", "3", true, {}},
-      {R"({"version":"0.9.0","apiVersion":3,"minClientApiVersion":2})",
+      {R"({"version":"0.9.0","apiVersion":3,"minClientApiVersion":3})",
        "3",
        false,
-       {"0.9.0", "API version 2", "API version 1", "upgrade automate"}},
+       {"0.9.0", "API version 3", "API version 2", "upgrade automate"}},
       {R"({"version":"0.0.1","apiVersion":0})", nullptr, false, {"is it an automated server"}},
       {R"({"version":"0.2.0"})", "1", true, {}},  // The header alone will do.
   };

@@ -67,6 +67,96 @@ concurrency: {limit: 1, policy: forbid}
   AUTOMATE_ASSERT_OK(engine_->Cancel(again->id()));
 }
 
+// A batch: every request checked before anything is stored; one bad request
+// fails the whole batch, named by its index.
+TEST_F(EngineTest, SubmitBatchStoresAllOrNothing) {
+  Apply(R"(
+name: fanout
+executor: {local: {command: ["/bin/sh", "-c", "echo \"target $TARGET\""]}}
+params:
+  - {name: TARGET, required: true, pattern: "^[a-z0-9-]+$"}
+)");
+  std::vector<automate::SubmitRequest> requests;
+  for (int i = 0; i < 20; ++i) {
+    requests.push_back({.job = "fanout", .args = {{"TARGET", absl::StrCat("host-", i)}}});
+  }
+  requests[7].args["TARGET"] = "Bad Host";
+  EXPECT_THAT(engine_->SubmitBatch(requests),
+              StatusIs(absl::StatusCode::kInvalidArgument, "requests[7]: "));
+  requests[7].args["TARGET"] = "host-7";
+  requests[12].job = "nosuch";
+  EXPECT_THAT(engine_->SubmitBatch(requests),
+              StatusIs(absl::StatusCode::kNotFound, "requests[12]: job \"nosuch\" not found"));
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(automate::ExecutionPage page, engine_->ListExecutions({}));
+  EXPECT_TRUE(page.executions.empty());
+
+  requests[12].job = "fanout";
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(std::vector<v1::Execution> execs, engine_->SubmitBatch(requests));
+  ASSERT_EQ(execs.size(), 20u);
+  for (size_t i = 0; i < execs.size(); ++i) {
+    EXPECT_EQ(execs[i].args().at("TARGET"), absl::StrCat("host-", i));
+    EXPECT_EQ(execs[i].version(), 1) << "durable when returned";
+    if (i > 0) EXPECT_LT(execs[i - 1].id(), execs[i].id()) << "ids in request order";
+  }
+  for (const v1::Execution& exec : execs) {
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution done,
+                                  engine_->Wait(exec.id(), absl::Now() + absl::Seconds(60)));
+    EXPECT_EQ(done.state(), v1::SUCCEEDED);
+    EXPECT_EQ(ReadLog(exec.id()), absl::StrCat("target ", exec.args().at("TARGET"), "\n"));
+  }
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(std::vector<v1::Execution> none, engine_->SubmitBatch({}));
+  EXPECT_TRUE(none.empty());
+  std::vector<automate::SubmitRequest> too_many(automate::Engine::kMaxSubmitBatch + 1,
+                                                automate::SubmitRequest{.job = "fanout"});
+  EXPECT_THAT(engine_->SubmitBatch(too_many),
+              StatusIs(absl::StatusCode::kInvalidArgument, "at most 1000"));
+}
+
+// A forbid limit counts the batch's own earlier requests of the job.
+TEST_F(EngineTest, SubmitBatchCountsItsOwnRequestsAgainstAForbidLimit) {
+  Apply(R"(
+name: pair
+executor: {local: {command: ["sleep", "1000"]}}
+concurrency: {limit: 2, policy: forbid}
+---
+name: free
+executor: {local: {command: ["true"]}}
+)");
+  std::vector<automate::SubmitRequest> three = {{.job = "pair"}, {.job = "free"}, {.job = "pair"},
+                                                {.job = "pair"}};
+  EXPECT_THAT(engine_->SubmitBatch(three),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "requests[3]: "));
+  three.pop_back();
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(std::vector<v1::Execution> execs, engine_->SubmitBatch(three));
+  ASSERT_EQ(execs.size(), 3u);
+  EXPECT_THAT(engine_->SubmitBatch({{.job = "pair"}}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "requests[0]: "));
+  for (const v1::Execution& exec : execs) {
+    if (exec.job() == "pair") AUTOMATE_ASSERT_OK(engine_->Cancel(exec.id()));
+  }
+  for (const v1::Execution& exec : execs) {
+    ASSERT_TRUE(engine_->Wait(exec.id(), absl::Now() + absl::Seconds(30)).ok());
+  }
+}
+
+// Within one priority, a batch queues in request order.
+TEST_F(EngineTest, SubmitBatchQueuesInRequestOrder) {
+  OpenEngine(/*max_running=*/1);
+  std::string out = absl::StrCat(dir_.path(), "/order");
+  Apply(absl::StrCat(R"(
+name: append
+executor: {local: {command: ["/bin/sh", "-c", "echo $N >> )", out, R"("]}}
+params: [{name: N, required: true}]
+)"));
+  std::vector<automate::SubmitRequest> requests;
+  for (int i = 0; i < 10; ++i) requests.push_back({.job = "append", .args = {{"N", absl::StrCat(i)}}});
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(std::vector<v1::Execution> execs, engine_->SubmitBatch(requests));
+  for (const v1::Execution& exec : execs) {
+    ASSERT_TRUE(engine_->Wait(exec.id(), absl::Now() + absl::Seconds(60)).ok());
+  }
+  EXPECT_EQ(ReadFileOrDie(out), "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n");
+}
+
 TEST_F(EngineTest, ReplacePolicyCancelsTheRunningOne) {
   Apply(R"(
 name: latest-wins

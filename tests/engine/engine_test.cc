@@ -65,6 +65,32 @@ params:
   EXPECT_TRUE(page->executions.empty());
 }
 
+TEST_F(EngineTest, WriteIntervalIsChecked) {
+  for (absl::Duration bad : {absl::Milliseconds(-1), absl::Seconds(2)}) {
+    TempDir dir;
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(automate::EngineOptions options,
+                                  automate::DefaultEngineOptions(dir.path()));
+    options.write_interval = bad;
+    EXPECT_THAT(automate::Engine::Open(std::move(options)),
+                StatusIs(absl::StatusCode::kInvalidArgument, "write_interval"));
+  }
+}
+
+// With commits as soon as anything changed (no write interval), as with the
+// default one: every outcome is durable when Wait() returns.
+TEST_F(EngineTest, ZeroWriteIntervalCommitsEveryChange) {
+  engine_.reset();
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(automate::EngineOptions options,
+                                automate::DefaultEngineOptions(dir_.path()));
+  options.write_interval = absl::ZeroDuration();
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(engine_, automate::Engine::Open(std::move(options)));
+  Apply(R"(
+name: quick
+executor: {local: {command: ["true"]}}
+)");
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(RunAndWait("quick").state(), v1::SUCCEEDED);
+}
+
 TEST_F(EngineTest, RetriesUntilSuccess) {
   std::string marker = dir_.Join("count");
   Apply(absl::StrCat(R"(

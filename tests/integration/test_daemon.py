@@ -139,8 +139,8 @@ def daemon(tmp_path):
 def test_ping_and_versions(daemon):
     status, info, resp = Client(daemon.url).request("GET", "/ping")
     assert status == 200
-    assert info["apiVersion"] == 1
-    assert resp.getheader("Automate-Api-Version") == "1"
+    assert info["apiVersion"] == 2
+    assert resp.getheader("Automate-Api-Version") == "2"
     status, err, _ = Client(daemon.url).request("GET", "/ping",
                                                  headers={"Automate-Client-Api-Version": "0"})
     assert status == 400 and err["code"] == "FAILED_PRECONDITION"
@@ -265,6 +265,7 @@ def test_auth_matrix(daemon):
         ("PUT", "/v1/jobs/new", job_spec("new", ["true"]), "admin"),
         ("DELETE", "/v1/jobs/new", None, "admin"),
         ("POST", "/v1/jobs/open/executions", {}, "operator"),
+        ("POST", "/v1/executions:batchSubmit", {"requests": [{"job": "open"}]}, "operator"),
         ("GET", "/v1/executions", None, "viewer"),
         ("GET", f"/v1/executions/{ex}", None, "viewer"),
         ("POST", f"/v1/executions/{ex}/cancel", None, "operator"),
@@ -297,6 +298,12 @@ def test_auth_matrix(daemon):
     assert Client(daemon.url, tokens["operator"]).request("POST", "/v1/jobs/dba-only/executions", {})[0] == 403
     assert Client(daemon.url, tokens["dba-operator"]).request("POST", "/v1/jobs/dba-only/executions", {})[0] == 201
     assert c.request("POST", "/v1/jobs/dba-only/executions", {})[0] == 201
+    batch = {"requests": [{"job": "open"}, {"job": "dba-only"}]}
+    status, err, _ = Client(daemon.url, tokens["operator"]).request(
+        "POST", "/v1/executions:batchSubmit", batch)
+    assert status == 403 and err["message"].startswith("requests[1]: "), err
+    assert Client(daemon.url, tokens["dba-operator"]).request(
+        "POST", "/v1/executions:batchSubmit", batch)[0] == 201
     # Public routes need nothing.
     for path in ("/ping", "/metrics", "/", "/v1/openapi.json"):
         assert Client(daemon.url).request("GET", path)[0] == 200, path
@@ -330,6 +337,51 @@ def test_tokens_secrets_and_audit_never_leak(daemon):
     assert [(a["target"], a["detail"], a["httpStatus"]) for a in submits] == [(e["id"], "job uses", 201)], submits
     log = (daemon.state_dir / "automated.out").read_text() if (daemon.state_dir / "automated.out").exists() else ""
     assert "hunter2" not in log and secret not in log
+
+
+def test_batch_submit_is_all_or_nothing_with_a_record_each(daemon):
+    c = daemon.admin
+    c.ok("PUT", "/v1/jobs/fan", job_spec("fan", ["sh", "-c", "echo on $HOST"],
+                                         params=[{"name": "HOST", "required": True,
+                                                  "pattern": "^[a-z0-9-]+$"}]))
+    hosts = [f"web-{i}" for i in range(25)]
+    body = {"requests": [{"job": "fan", "args": {"HOST": h}} for h in hosts]}
+    before = len(c.ok("GET", "/v1/audit?limit=1000")["entries"])
+    # One bad request: 4xx naming it, nothing stored, one record of the refusal.
+    body["requests"][9]["args"]["HOST"] = "Not A Host"
+    status, err, _ = c.request("POST", "/v1/executions:batchSubmit", body)
+    assert status == 400 and err["message"].startswith("requests[9]: "), err
+    body["requests"][9]["args"]["HOST"] = hosts[9]
+    body["requests"][3]["job"] = "nope"
+    status, err, _ = c.request("POST", "/v1/executions:batchSubmit", body)
+    assert status == 404 and err["message"] == 'requests[3]: job "nope" not found', err
+    for bad, why in (({}, "requests: must hold 1 to 1000"),
+                     ({"requests": [{"job": "fan"}] * 1001}, "requests: must hold 1 to 1000"),
+                     ({"requests": [{"args": {}}]}, "requests[0]: job: must not be empty"),
+                     ({"requests": [{"job": "fan", "bogus": 1}]}, "bogus")):
+        status, err, _ = c.request("POST", "/v1/executions:batchSubmit", bad)
+        assert status == 400 and why in err["message"], (bad if len(str(bad)) < 200 else "1001", err)
+    assert c.request("GET", "/v1/executions?job=fan")[1].get("executions", []) == []
+    audit = c.ok("GET", "/v1/audit?limit=1000")["entries"]
+    refused = [a for a in audit if a["action"] == "execution.submit"]
+    assert len(audit) == before + 6 and len(refused) == 6, audit
+    assert all(not a.get("target") and a["detail"].startswith("batch of ") and a["httpStatus"] >= 400
+               for a in refused), refused
+
+    body["requests"][3]["job"] = "fan"
+    out = c.ok("POST", "/v1/executions:batchSubmit", body, expect=(201,))
+    execs = out["executions"]
+    assert [e["args"]["HOST"] for e in execs] == hosts
+    assert [e["id"] for e in execs] == sorted(e["id"] for e in execs)
+    for e in execs:
+        assert e["requestedBy"] == "admin" and e["trigger"]["kind"] == "MANUAL"
+        done = c.wait(e["id"])
+        assert done["state"] == "SUCCEEDED"
+        _, text, _ = c.request("GET", f"/v1/executions/{e['id']}/logs")
+        assert text == f"on {e['args']['HOST']}\n".encode()
+    submits = [a for a in c.ok("GET", "/v1/audit?limit=1000")["entries"]
+               if a["action"] == "execution.submit" and a["httpStatus"] == 201]
+    assert sorted(a["target"] for a in submits) == sorted(e["id"] for e in execs)
 
 
 def test_cancel_over_http(daemon):

@@ -189,7 +189,7 @@ TEST_F(SqliteStoreAuthTest, AuditAppendAssignsIncreasingSeqAndPagesNewestFirst) 
 TEST_F(SqliteStoreAuthTest, ExecutionAndItsAuditRecordCommitTogether) {
   v1::Execution e = automate_testing::SampleExecution("a", BaseTime());
   v1::AuditEntry entry = SampleAudit(1);
-  ASSERT_TRUE(store_->WriteExecutionsAudited({&e}, &entry).ok());
+  ASSERT_TRUE(store_->WriteExecutionsAudited({&e}, {&entry}).ok());
   EXPECT_EQ(e.version(), 1);
   EXPECT_GT(entry.seq(), 0);
   ASSERT_TRUE(store_->GetExecution(e.id()).ok());
@@ -201,11 +201,41 @@ TEST_F(SqliteStoreAuthTest, ExecutionAndItsAuditRecordCommitTogether) {
   v1::Execution dup = e;
   dup.set_version(0);
   v1::AuditEntry second = SampleAudit(2);
-  EXPECT_THAT(store_->WriteExecutionsAudited({&dup}, &second),
+  EXPECT_THAT(store_->WriteExecutionsAudited({&dup}, {&second}),
               StatusIs(absl::StatusCode::kAlreadyExists, ""));
   EXPECT_EQ(second.seq(), 0);
   AUTOMATE_ASSERT_OK_AND_ASSIGN(page, store_->ListAudit(10, ""));
   EXPECT_EQ(page.entries.size(), 1u);
+}
+
+// A batch of submits and their records: one transaction, all or nothing; a
+// null record is skipped.
+TEST_F(SqliteStoreAuthTest, ABatchAndItsAuditRecordsCommitTogether) {
+  v1::Execution a = automate_testing::SampleExecution("a", BaseTime());
+  v1::Execution b = automate_testing::SampleExecution("b", BaseTime());
+  v1::AuditEntry first = SampleAudit(1);
+  v1::AuditEntry second = SampleAudit(2);
+  ASSERT_TRUE(store_->WriteExecutionsAudited({&a, &b}, {&first, nullptr, &second}).ok());
+  EXPECT_EQ(a.version(), 1);
+  EXPECT_EQ(b.version(), 1);
+  EXPECT_GT(second.seq(), first.seq());
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(AuditPage page, store_->ListAudit(10, ""));
+  EXPECT_EQ(page.entries.size(), 2u);
+
+  // One of the batch exists already: neither execution nor any record is kept.
+  v1::Execution c = automate_testing::SampleExecution("c", BaseTime());
+  v1::Execution again = a;
+  again.set_version(0);
+  v1::AuditEntry third = SampleAudit(3);
+  v1::AuditEntry fourth = SampleAudit(4);
+  EXPECT_THAT(store_->WriteExecutionsAudited({&c, &again}, {&third, &fourth}),
+              StatusIs(absl::StatusCode::kAlreadyExists, ""));
+  EXPECT_EQ(c.version(), 0);
+  EXPECT_EQ(third.seq(), 0);
+  EXPECT_EQ(fourth.seq(), 0);
+  EXPECT_THAT(store_->GetExecution(c.id()), StatusIs(absl::StatusCode::kNotFound, ""));
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(page, store_->ListAudit(10, ""));
+  EXPECT_EQ(page.entries.size(), 2u);
 }
 
 TEST_F(SqliteStoreAuthTest, AuditOnEmptyLogIsEmpty) {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self, Union
 
@@ -200,6 +200,14 @@ class BaseEngine:
         job_version: int = 0,
         **params: _ParamValue,
     ) -> Execution: ...
+    def run_many(
+        self,
+        job: str,
+        args: Iterable[Mapping[str, _ParamValue]],
+        /,
+        *,
+        job_version: int = 0,
+    ) -> list[Execution]: ...
     def execution(self, id: str) -> Execution: ...
     def history(
         self, job: str | None = None, limit: int = 50, state: _State | None = None

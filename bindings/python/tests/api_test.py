@@ -165,6 +165,35 @@ def test_run_and_wait_arguments(backend):
         automate.Execution.wait(backend)  # Not an Execution.
 
 
+def test_run_many_is_one_batch_all_or_nothing(backend):
+    name = unique_name()
+    backend.apply(local_job(name, "echo \"$HOST\"",
+                            params=[{"name": "HOST", "required": True, "pattern": "^[a-z0-9-]+$"}]))
+    hosts = [f"web-{i}" for i in range(20)]
+    with pytest.raises(automate.ValidationError, match=r"^requests\[4\]: .*HOST"):
+        backend.run_many(name, [{"HOST": h} for h in hosts[:4]] + [{"HOST": "No Way"}])
+    with pytest.raises(automate.NotFound, match=r'requests\[0\]: job "nope-'):
+        backend.run_many("nope-" + name, [{}])
+    assert backend.history(name) == [], "nothing stored by a refused batch"
+    with pytest.raises(TypeError, match=r"args\[1\]: expected a mapping"):
+        backend.run_many(name, [{"HOST": "a"}, "HOST=b"])
+    with pytest.raises(TypeError, match="iterable of mappings"):
+        backend.run_many(name, {"HOST": "a"})
+    with pytest.raises(TypeError, match="param HOST: expected str"):
+        backend.run_many(name, [{"HOST": None}])
+    assert backend.run_many(name, []) == []
+
+    runs = backend.run_many(name, ({"HOST": h} for h in hosts))  # Any iterable.
+    assert [ex.args["HOST"] for ex in runs] == hosts
+    assert [ex.id for ex in runs] == sorted(ex.id for ex in runs)
+    for ex in runs:
+        assert ex.wait(60).state == "succeeded"
+        assert list(ex.logs().lines()) == [ex.args["HOST"]]
+    assert len(backend.history(name)) == len(hosts)
+    [past] = backend.run_many(name, [{"HOST": "x"}], job_version=1)
+    assert past.job_version == 1 and past.wait(60).succeeded
+
+
 def test_run_a_past_version(backend):
     name = unique_name()
     backend.apply(local_job(name, "echo one"))

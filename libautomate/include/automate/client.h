@@ -24,7 +24,7 @@
 namespace automate {
 
 // The HTTP API version this client speaks (sent as Automate-Client-Api-Version).
-inline constexpr int kClientApiVersion = 1;
+inline constexpr int kClientApiVersion = 2;
 
 struct RemoteOptions {
   // "http://host:port" or "https://host:port", optionally with a path prefix

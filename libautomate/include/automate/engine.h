@@ -57,6 +57,13 @@ struct EngineOptions {
   // > 0: pick up executions and cancel requests that other processes write to
   // the store, and (for non-dispatching engines) watch states, this often.
   absl::Duration poll_interval = absl::ZeroDuration();
+  // The engine commits state changes (starts, outcomes, retries) at most this
+  // often, in real time: under load, every change made meanwhile shares the
+  // next commit and its fsync; after a quiet spell the first change commits
+  // at once. It bounds how much later than the change itself a final state
+  // is durable (and Wait() returns). Zero: commit whenever anything changed.
+  // Submit() is not delayed: it commits its own executions.
+  absl::Duration write_interval = absl::Milliseconds(1);
   // Called after every durable change of an execution's state, from an engine
   // thread; must not block. For metrics and notifications.
   std::function<void(const v1::Execution&)> on_change;
@@ -150,6 +157,18 @@ class AUTOMATE_EXPORT Engine {
   // kNotFound: no such job or version. kFailedPrecondition: the job's
   // concurrency policy is `forbid` and it is at its limit.
   virtual absl::StatusOr<v1::Execution> Submit(const SubmitRequest& request) = 0;
+  // Submits every request with one durable commit, or none of them: each is
+  // checked as Submit() checks it (a `forbid` limit also counts the batch's
+  // earlier requests of that job) before anything is stored, and the first
+  // bad one fails the whole batch, its index in front of the error:
+  // `requests[3]: job "nope" not found`. At most kMaxSubmitBatch requests
+  // (kInvalidArgument). The executions come back in request order, with
+  // ascending ids, and queue in that order within their priority. One commit
+  // for many executions: fanning a job out over many targets costs far less
+  // than as many Submit() calls.
+  virtual absl::StatusOr<std::vector<v1::Execution>> SubmitBatch(
+      const std::vector<SubmitRequest>& requests) = 0;
+  static constexpr int kMaxSubmitBatch = 1000;
   // Cancels a queued execution at once, or stops a running one (SIGTERM, then
   // SIGKILL after the grace period). kNotFound; kFailedPrecondition if final.
   virtual absl::Status Cancel(absl::string_view id) = 0;

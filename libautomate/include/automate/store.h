@@ -86,11 +86,11 @@ class AUTOMATE_EXPORT Store {
   // the stored record if its version matches (kAborted otherwise). On success
   // every execution's version is incremented in place.
   virtual absl::Status WriteExecutions(const std::vector<v1::Execution*>& batch) = 0;
-  // WriteExecutions(batch) and AppendAudit(audit) in the one transaction:
-  // both are durable or neither is (one commit for a submit and its record).
-  // A null `audit` makes it WriteExecutions(batch).
+  // WriteExecutions(batch) and AppendAudit() of each of `audits` in the one
+  // transaction: all are durable or none is (one commit for submits and
+  // their records). Null entries in `audits` are skipped.
   virtual absl::Status WriteExecutionsAudited(const std::vector<v1::Execution*>& batch,
-                                              v1::AuditEntry* audit) = 0;
+                                              const std::vector<v1::AuditEntry*>& audits) = 0;
   // kNotFound.
   virtual absl::StatusOr<v1::Execution> GetExecution(absl::string_view id) = 0;
   // kInvalidArgument for a bad filter or page token.

@@ -28,6 +28,8 @@ namespace {
 
 // The oldest server API this client understands.
 constexpr int kMinServerApiVersion = 1;
+// The server API that has POST /v1/executions:batchSubmit.
+constexpr int kBatchSubmitApiVersion = 2;
 // Longest long poll asked for at once (the server caps it at 60 s).
 constexpr absl::Duration kMaxWait = absl::Seconds(30);
 
@@ -96,6 +98,42 @@ class RemoteEngine : public Engine {
     return CallFor<v1::Execution>("POST",
                                   absl::StrCat("/v1/jobs/", UrlEscape(request.job), "/executions"),
                                   ToJsonBody(body), "Execution");
+  }
+
+  absl::StatusOr<std::vector<v1::Execution>> SubmitBatch(
+      const std::vector<SubmitRequest>& requests) override {
+    if (requests.size() > static_cast<size_t>(kMaxSubmitBatch)) {
+      return absl::InvalidArgumentError(absl::StrCat("requests: at most ", kMaxSubmitBatch,
+                                                     " in one batch, got ", requests.size()));
+    }
+    v1::BatchSubmitRequest body;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      AUTOMATE_RETURN_IF_ERROR(Annotate(RequireName("job name", requests[i].job),
+                                        absl::StrCat("requests[", i, "]")));
+      v1::BatchSubmitRequest::Item* item = body.add_requests();
+      item->set_job(requests[i].job);
+      item->mutable_args()->insert(requests[i].args.begin(), requests[i].args.end());
+      item->set_job_version(requests[i].job_version);
+    }
+    if (requests.empty()) return std::vector<v1::Execution>{};
+    AUTOMATE_RETURN_IF_ERROR(CheckVersion());
+    {
+      absl::MutexLock lock(&version_mu_);
+      if (server_api_version_ < kBatchSubmitApiVersion) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the server at ", transport_->base_url(), " speaks API version ", server_api_version_,
+            ", and submitting a batch needs ", kBatchSubmitApiVersion, " or later; upgrade automated"));
+      }
+    }
+    AUTOMATE_ASSIGN_OR_RETURN(
+        auto response, CallFor<v1::BatchSubmitResponse>("POST", "/v1/executions:batchSubmit",
+                                                        ToJsonBody(body), "BatchSubmitResponse"));
+    if (response.executions_size() != static_cast<int>(requests.size())) {
+      return absl::InternalError(absl::StrCat("POST /v1/executions:batchSubmit: ",
+                                              requests.size(), " requests, but the server returned ",
+                                              response.executions_size(), " executions"));
+    }
+    return std::vector<v1::Execution>(response.executions().begin(), response.executions().end());
   }
 
   absl::Status Cancel(absl::string_view id) override {
@@ -230,6 +268,7 @@ class RemoteEngine : public Engine {
       if (!absl::SimpleAtoi(*header, &api)) api = 0;
     }
     version_checked_ = true;
+    server_api_version_ = api;
     if (api == 0) {
       version_status_ = absl::FailedPreconditionError(absl::StrCat(
           transport_->base_url(),
@@ -287,6 +326,7 @@ class RemoteEngine : public Engine {
   absl::Mutex version_mu_;
   bool version_checked_ ABSL_GUARDED_BY(version_mu_) = false;
   absl::Status version_status_ ABSL_GUARDED_BY(version_mu_);
+  int server_api_version_ ABSL_GUARDED_BY(version_mu_) = 0;
 };
 
 }  // namespace

@@ -31,6 +31,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   if (options.max_running < 1) {
     return absl::InvalidArgumentError("engine options: max_running must be at least 1");
   }
+  if (options.write_interval < absl::ZeroDuration() || options.write_interval > absl::Seconds(1)) {
+    return absl::InvalidArgumentError("engine options: write_interval must be 0 to 1s");
+  }
   if (options.cancel_grace < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("engine options: cancel_grace must not be negative");
   }

@@ -82,6 +82,16 @@ void EngineImpl::WriterLoop() {
       mu_.Await(absl::Condition(&ready));
       if (shutdown_) return;  // Shutdown() writes what is left.
     }
+    // At most one commit per write_interval (real time, whatever clock the
+    // engine is given): what changes meanwhile joins this one.
+    absl::Time now = absl::Now();
+    if (now < last_write_ + options_.write_interval && now >= last_write_) {
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stopping), last_write_ + options_.write_interval - now);
+      if (shutdown_) return;  // Shutdown() writes what is left.
+    }
+    last_write_ = absl::Now();
     if (!WriteDirty()) {
       // The store is failing (full disk, I/O error): retry, but not in a spin.
       absl::MutexLock lock(&mu_);
@@ -344,9 +354,10 @@ void EngineImpl::StarterLoop() {
 }
 
 absl::StatusOr<std::shared_ptr<ExecutionLog>> EngineImpl::OpenExecutionLog(
-    const v1::Execution& exec) {
+    const v1::Execution& exec, bool new_log) {
   ExecutionLogOptions log_options;
   log_options.clock = clock_;
+  log_options.new_log = new_log;
   const v1::LogLimit& limit = exec.job_spec().log_limit();
   log_options.limit_bytes = limit.bytes() > 0 ? limit.bytes() : options_.default_log_limit_bytes;
   log_options.limit_action =
@@ -423,7 +434,8 @@ void EngineImpl::StartOne(const std::string& id) {
     Run& run = *runs_.at(id);
     // Opened under the lock so that OpenLog() and this never make two.
     if (run.log == nullptr) {
-      absl::StatusOr<std::shared_ptr<ExecutionLog>> opened = OpenExecutionLog(run.exec);
+      absl::StatusOr<std::shared_ptr<ExecutionLog>> opened =
+          OpenExecutionLog(run.exec, run.new_log);
       if (opened.ok()) run.log = *opened;
       status = Annotate(opened.status(), "open log");
     }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <csignal>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -106,34 +108,48 @@ absl::Status EngineImpl::DeleteJob(absl::string_view name) {
 // ---------------------------------------------------------------------------
 // Submit and cancel
 
-absl::StatusOr<v1::Execution> EngineImpl::Submit(const SubmitRequest& request) {
-  absl::StatusOr<v1::Job> job = store_->GetJob(request.job, request.job_version);
-  if (!job.ok()) {
-    if (job.status().code() != absl::StatusCode::kNotFound) return job.status();
-    return absl::NotFoundError(
-        request.job_version == 0
-            ? absl::StrCat("job \"", request.job, "\" not found")
-            : absl::StrCat("job \"", request.job, "\" has no version ", request.job_version));
+struct EngineImpl::SubmitContext {
+  std::map<std::pair<std::string, int64_t>, v1::Job> jobs;  // (name, version asked for).
+  std::optional<std::vector<v1::SecretInfo>> secrets;        // Read on first need.
+  std::map<std::string, int> earlier;                        // Requests so far per job.
+};
+
+absl::StatusOr<v1::Execution> EngineImpl::NewExecution(const SubmitRequest& request,
+                                                       absl::Time now, SubmitContext& context) {
+  auto key = std::make_pair(request.job, request.job_version);
+  auto cached = context.jobs.find(key);
+  if (cached == context.jobs.end()) {
+    absl::StatusOr<v1::Job> job = store_->GetJob(request.job, request.job_version);
+    if (!job.ok()) {
+      if (job.status().code() != absl::StatusCode::kNotFound) return job.status();
+      return absl::NotFoundError(
+          request.job_version == 0
+              ? absl::StrCat("job \"", request.job, "\" not found")
+              : absl::StrCat("job \"", request.job, "\" has no version ", request.job_version));
+    }
+    cached = context.jobs.emplace(key, *std::move(job)).first;
   }
-  const v1::JobSpec& spec = job->spec();
+  const v1::Job& job = cached->second;
+  const v1::JobSpec& spec = job.spec();
   AUTOMATE_ASSIGN_OR_RETURN(auto args, ResolveArgs(spec, request.args));
   std::vector<std::string> needed(spec.secrets().begin(), spec.secrets().end());
   if (Executor* executor = ExecutorFor(spec); executor != nullptr) {
     std::vector<std::string> more = executor->SecretNames(spec);
     needed.insert(needed.end(), more.begin(), more.end());
   }
-  if (!needed.empty()) {
-    AUTOMATE_ASSIGN_OR_RETURN(auto infos, store_->ListSecrets());
-    for (const std::string& name : needed) {
-      bool found = false;
-      for (const auto& info : infos) found = found || info.name() == name;
-      if (!found) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "job \"", spec.name(), "\" needs secret ", name,
-            ", which is not set (automate secret set ", name, ")"));
-      }
+  if (!needed.empty() && !context.secrets.has_value()) {
+    AUTOMATE_ASSIGN_OR_RETURN(context.secrets, store_->ListSecrets());
+  }
+  for (const std::string& name : needed) {
+    bool found = false;
+    for (const auto& info : *context.secrets) found = found || info.name() == name;
+    if (!found) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job \"", spec.name(), "\" needs secret ", name,
+          ", which is not set (automate secret set ", name, ")"));
     }
   }
+  int earlier = context.earlier[spec.name()]++;
   if (spec.concurrency().policy() == v1::ConcurrencyPolicy::FORBID &&
       spec.concurrency().limit() > 0) {
     ExecutionFilter filter;
@@ -141,17 +157,16 @@ absl::StatusOr<v1::Execution> EngineImpl::Submit(const SubmitRequest& request) {
     filter.states = {v1::PENDING, v1::QUEUED, v1::RUNNING};
     filter.limit = 1000;
     AUTOMATE_ASSIGN_OR_RETURN(ExecutionPage page, store_->ListExecutions(filter));
-    if (static_cast<int>(page.executions.size()) >= spec.concurrency().limit()) {
+    if (static_cast<int>(page.executions.size()) + earlier >= spec.concurrency().limit()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "job \"", spec.name(), "\": concurrency limit of ", spec.concurrency().limit(),
           " reached and its policy is forbid"));
     }
   }
-  absl::Time now = clock_->Now();
   v1::Execution exec;
   exec.set_id(NewExecutionId(now));
   exec.set_job(spec.name());
-  exec.set_job_version(job->version());
+  exec.set_job_version(job.version());
   *exec.mutable_job_spec() = spec;
   exec.mutable_args()->insert(args.begin(), args.end());
   exec.set_state(options_.dispatch ? v1::QUEUED : v1::PENDING);
@@ -164,16 +179,58 @@ absl::StatusOr<v1::Execution> EngineImpl::Submit(const SubmitRequest& request) {
   *exec.mutable_update_time() = ToProto(now);
   exec.set_priority(spec.priority());
   if (request.audit != nullptr) request.audit->set_target(exec.id());
-  AUTOMATE_RETURN_IF_ERROR(store_->WriteExecutionsAudited({&exec}, request.audit));
-  if (options_.dispatch) {
-    absl::MutexLock lock(&mu_);
-    if (!shutdown_) AdmitLocked(exec);
-  }
-  if (options_.on_change) options_.on_change(exec);
   return exec;
 }
 
-void EngineImpl::AdmitLocked(v1::Execution exec) {
+absl::Status EngineImpl::StoreAndAdmit(std::vector<v1::Execution>& execs,
+                                       const std::vector<v1::AuditEntry*>& audits) {
+  std::vector<v1::Execution*> batch;
+  batch.reserve(execs.size());
+  for (v1::Execution& exec : execs) batch.push_back(&exec);
+  AUTOMATE_RETURN_IF_ERROR(store_->WriteExecutionsAudited(batch, audits));
+  if (options_.dispatch) {
+    absl::MutexLock lock(&mu_);
+    if (!shutdown_) {
+      for (const v1::Execution& exec : execs) AdmitLocked(exec, /*new_log=*/true);
+    }
+  }
+  if (options_.on_change) {
+    for (const v1::Execution& exec : execs) options_.on_change(exec);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Execution> EngineImpl::Submit(const SubmitRequest& request) {
+  SubmitContext context;
+  AUTOMATE_ASSIGN_OR_RETURN(v1::Execution exec, NewExecution(request, clock_->Now(), context));
+  std::vector<v1::Execution> execs;
+  execs.push_back(std::move(exec));
+  AUTOMATE_RETURN_IF_ERROR(StoreAndAdmit(execs, {request.audit}));
+  return std::move(execs[0]);
+}
+
+absl::StatusOr<std::vector<v1::Execution>> EngineImpl::SubmitBatch(
+    const std::vector<SubmitRequest>& requests) {
+  if (requests.size() > static_cast<size_t>(kMaxSubmitBatch)) {
+    return absl::InvalidArgumentError(absl::StrCat("requests: at most ", kMaxSubmitBatch,
+                                                   " in one batch, got ", requests.size()));
+  }
+  SubmitContext context;
+  absl::Time now = clock_->Now();
+  std::vector<v1::Execution> execs;
+  execs.reserve(requests.size());
+  std::vector<v1::AuditEntry*> audits;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    absl::StatusOr<v1::Execution> exec = NewExecution(requests[i], now, context);
+    if (!exec.ok()) return Annotate(exec.status(), absl::StrCat("requests[", i, "]"));
+    execs.push_back(*std::move(exec));
+    audits.push_back(requests[i].audit);
+  }
+  AUTOMATE_RETURN_IF_ERROR(StoreAndAdmit(execs, audits));
+  return execs;
+}
+
+void EngineImpl::AdmitLocked(v1::Execution exec, bool new_log) {
   const v1::ConcurrencyPolicy& concurrency = exec.job_spec().concurrency();
   if (concurrency.policy() == v1::ConcurrencyPolicy::REPLACE && concurrency.limit() > 0) {
     for (auto& [other_id, other] : runs_) {
@@ -185,6 +242,7 @@ void EngineImpl::AdmitLocked(v1::Execution exec) {
   auto run = std::make_unique<Run>();
   run->seq = next_seq_++;
   run->executor = ExecutorFor(exec.job_spec());
+  run->new_log = new_log;
   if (exec.state() == v1::PENDING) {
     exec.set_state(v1::QUEUED);
     run->dirty = true;
@@ -303,7 +361,8 @@ absl::StatusOr<std::unique_ptr<LogReader>> EngineImpl::OpenLog(absl::string_view
       // instead of polling the file. StartOne() uses the same log.
       Run& run = *it->second;
       if (run.log == nullptr) {
-        absl::StatusOr<std::shared_ptr<ExecutionLog>> opened = OpenExecutionLog(run.exec);
+        absl::StatusOr<std::shared_ptr<ExecutionLog>> opened =
+            OpenExecutionLog(run.exec, run.new_log);
         if (opened.ok()) run.log = *opened;
       }
       if (run.log != nullptr) return run.log->NewReader(offset, follow);

@@ -46,6 +46,8 @@ class EngineImpl : public Engine {
   absl::Status DeleteJob(absl::string_view name) override;
 
   absl::StatusOr<v1::Execution> Submit(const SubmitRequest& request) override;
+  absl::StatusOr<std::vector<v1::Execution>> SubmitBatch(
+      const std::vector<SubmitRequest>& requests) override;
   absl::Status Cancel(absl::string_view id) override;
   absl::StatusOr<v1::Execution> GetExecution(absl::string_view id) override;
   absl::StatusOr<ExecutionPage> ListExecutions(const ExecutionFilter& filter) override;
@@ -80,6 +82,10 @@ class EngineImpl : public Engine {
     std::string stop_detail;  // E.g. the id that replaced it.
     bool cancel_requested = false;
     bool dirty = false;  // Changed since the last store write.
+    // Submitted to this engine and its log not opened yet: there is no log
+    // file (one left by an earlier engine is possible only for executions
+    // recovered from the store).
+    bool new_log = false;
   };
 
   struct Completion {
@@ -87,6 +93,17 @@ class EngineImpl : public Engine {
     int attempt;
     AttemptOutcome outcome;
   };
+
+  // --- submit ---
+  // What the requests of one Submit()/SubmitBatch() call share: jobs looked
+  // up once, the set secrets' names read once, earlier requests per job.
+  struct SubmitContext;
+  // Checks `request` and builds its execution, not yet stored.
+  absl::StatusOr<v1::Execution> NewExecution(const SubmitRequest& request, absl::Time now,
+                                             SubmitContext& context);
+  // Stores `execs` (and `audits`) in one commit, then queues them.
+  absl::Status StoreAndAdmit(std::vector<v1::Execution>& execs,
+                             const std::vector<v1::AuditEntry*>& audits);
 
   // --- dispatcher ---
   void DispatchLoop();
@@ -118,18 +135,22 @@ class EngineImpl : public Engine {
   void StarterLoop();
   void StartOne(const std::string& id);
   void WriterLoop();
+  absl::Time last_write_ = absl::InfinitePast();  // WriterLoop's last commit (real time).
   // Writes every dirty execution in one store batch; false if that failed
   // (they stay dirty).
   bool WriteDirty();
   void PollStore();
 
   // --- helpers ---
-  absl::StatusOr<std::shared_ptr<ExecutionLog>> OpenExecutionLog(const v1::Execution& exec);
+  // new_log: see ExecutionLogOptions::new_log.
+  absl::StatusOr<std::shared_ptr<ExecutionLog>> OpenExecutionLog(const v1::Execution& exec,
+                                                                 bool new_log = false);
   Executor* ExecutorFor(const v1::JobSpec& spec) const;
   Executor::DoneCallback DoneCallbackFor(const std::string& id, int attempt);
   std::vector<std::pair<std::string, std::string>> AttemptEnv(
       const v1::Execution& exec, const std::map<std::string, std::string>& secrets) const;
-  void AdmitLocked(v1::Execution exec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // new_log: `exec` was just created by this engine (no log exists yet).
+  void AdmitLocked(v1::Execution exec, bool new_log = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Recover();
   void RecoverRunning(v1::Execution exec);
   // Reveals the secrets of `exec`'s job and of its executor: the log masks

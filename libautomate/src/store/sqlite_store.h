@@ -39,7 +39,7 @@ class SqliteStore final : public Store {
   // is nothing to re-read.
   absl::Status WriteExecutions(const std::vector<v1::Execution*>& batch) override;
   absl::Status WriteExecutionsAudited(const std::vector<v1::Execution*>& batch,
-                                      v1::AuditEntry* audit) override;
+                                      const std::vector<v1::AuditEntry*>& audits) override;
   absl::StatusOr<v1::Execution> GetExecution(absl::string_view id) override;
   absl::StatusOr<ExecutionPage> ListExecutions(const ExecutionFilter& filter) override;
   absl::StatusOr<std::vector<v1::Execution>> ListUnfinished() override;

@@ -163,32 +163,36 @@ absl::StatusOr<SqliteStmt> PrepareList(SqliteDb& db, const ExecutionFilter& filt
 }  // namespace
 
 absl::Status SqliteStore::WriteExecutions(const std::vector<v1::Execution*>& batch) {
-  return WriteExecutionsAudited(batch, nullptr);
+  return WriteExecutionsAudited(batch, {});
 }
 
 absl::Status SqliteStore::WriteExecutionsAudited(const std::vector<v1::Execution*>& batch,
-                                                 v1::AuditEntry* audit) {
-  if (batch.empty() && audit == nullptr) return absl::OkStatus();
+                                                 const std::vector<v1::AuditEntry*>& audits) {
+  std::vector<v1::AuditEntry*> entries;
+  for (v1::AuditEntry* audit : audits) {
+    if (audit != nullptr) entries.push_back(audit);
+  }
+  if (batch.empty() && entries.empty()) return absl::OkStatus();
   std::vector<ExecutionRow> rows;
   rows.reserve(batch.size());
   for (v1::Execution* execution : batch) {
     AUTOMATE_ASSIGN_OR_RETURN(ExecutionRow row, MakeRow(execution));
     rows.push_back(std::move(row));
   }
-  int64_t audit_seq = 0;
+  std::vector<int64_t> audit_seqs(entries.size());
   absl::Status outcome = committer_.Run([&](SqliteDb& db) -> absl::Status {
     for (const ExecutionRow& row : rows) {
       AUTOMATE_RETURN_IF_ERROR(row.old_version == 0 ? InsertRow(db, row) : UpdateRow(db, row));
     }
-    if (audit != nullptr) {
-      AUTOMATE_ASSIGN_OR_RETURN(audit_seq, InsertAudit(db, *audit));
+    for (size_t i = 0; i < entries.size(); ++i) {
+      AUTOMATE_ASSIGN_OR_RETURN(audit_seqs[i], InsertAudit(db, *entries[i]));
     }
     return absl::OkStatus();
   });
   if (!outcome.ok()) return outcome;
   // Only now is the batch durable; a failed COMMIT leaves versions unchanged.
   for (ExecutionRow& row : rows) row.execution->set_version(row.old_version + 1);
-  if (audit != nullptr) audit->set_seq(audit_seq);
+  for (size_t i = 0; i < entries.size(); ++i) entries[i]->set_seq(audit_seqs[i]);
   return absl::OkStatus();
 }
 
