@@ -1,6 +1,9 @@
 #include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -89,6 +92,48 @@ name: quick
 executor: {local: {command: ["true"]}}
 )");
   for (int i = 0; i < 20; ++i) EXPECT_EQ(RunAndWait("quick").state(), v1::SUCCEEDED);
+}
+
+// A process left by an engine that died between starting an attempt and
+// writing that it had (the execution is still queued in the store) is an
+// orphan: the next engine kills it and runs the execution once.
+TEST_F(EngineTest, ProcessOfAnExecutionStillQueuedIsKilledOnRecovery) {
+  std::string out = dir_.Join("runs");
+  Apply(absl::StrCat("name: once\nexecutor: {local: {command: [\"/bin/sh\", \"-c\", \"echo run >> ",
+                     out, "\"]}}\n"));
+  engine_.reset();
+  std::string id;
+  {
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(automate::EngineOptions options,
+                                  automate::DefaultEngineOptions(dir_.path()));
+    options.dispatch = false;  // Stored, not started: as if the start was never written.
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(auto client, automate::Engine::Open(std::move(options)));
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution exec, client->Submit({.job = "once"}));
+    id = exec.id();
+  }
+  std::string tag = std::filesystem::absolute(dir_.path()).lexically_normal().string();
+  std::vector<std::string> env = {"AUTOMATE_ENGINE_TAG=" + tag, "AUTOMATE_EXECUTION_ID=" + id};
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  char sleep_path[] = "/bin/sleep";
+  char sixty[] = "60";
+  char* argv[] = {sleep_path, sixty, nullptr};
+  pid_t orphan = -1;
+  ASSERT_EQ(posix_spawn(&orphan, sleep_path, nullptr, nullptr, argv, envp.data()), 0);
+
+  OpenEngine();
+  int status = 0;
+  absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (waitpid(orphan, &status, WNOHANG) == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "orphan still running";
+  if (!WIFSIGNALED(status)) kill(orphan, SIGKILL);
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution done,
+                                engine_->Wait(id, absl::Now() + absl::Seconds(30)));
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  EXPECT_EQ(ReadFileOrDie(out), "run\n");
 }
 
 TEST_F(EngineTest, RetriesUntilSuccess) {

@@ -632,9 +632,13 @@ void EngineImpl::PollStore() {
 
 absl::Status EngineImpl::Recover() {
   AUTOMATE_ASSIGN_OR_RETURN(std::vector<v1::Execution> unfinished, store_->ListUnfinished());
+  // Only a RUNNING execution may own a process or container: one that is
+  // queued or pending (also one whose start was not yet written when the
+  // previous engine died) is started afresh, so whatever still runs for it
+  // is an orphan.
   std::set<std::string> live;
   for (v1::Execution& exec : unfinished) {
-    live.insert(exec.id());
+    if (exec.state() == v1::RUNNING) live.insert(exec.id());
     if (exec.state() == v1::RUNNING) {
       RecoverRunning(std::move(exec));
     } else {
