@@ -71,6 +71,9 @@ std::unique_ptr<automate::Engine> OpenEngine(const StateDir& dir, int max_runnin
     return nullptr;
   }
   options->max_running = max_running;
+  if (const char* us = std::getenv("AUTOMATE_BENCH_WRITE_INTERVAL_US"); us != nullptr) {
+    options->write_interval = absl::Microseconds(std::atoi(us));
+  }
   auto engine = automate::Engine::Open(std::move(*options));
   if (!engine.ok()) {
     std::fprintf(stderr, "Engine::Open: %s\n", engine.status().ToString().c_str());

@@ -63,7 +63,7 @@ struct EngineOptions {
   // at once. It bounds how much later than the change itself a final state
   // is durable (and Wait() returns). Zero: commit whenever anything changed.
   // Submit() is not delayed: it commits its own executions.
-  absl::Duration write_interval = absl::Milliseconds(1);
+  absl::Duration write_interval = absl::Milliseconds(5);
   // Called after every durable change of an execution's state, from an engine
   // thread; must not block. For metrics and notifications.
   std::function<void(const v1::Execution&)> on_change;
