@@ -121,6 +121,13 @@ TEST_F(EngineTest, ProcessOfAnExecutionStillQueuedIsKilledOnRecovery) {
   char* argv[] = {sleep_path, sixty, nullptr};
   pid_t orphan = -1;
   ASSERT_EQ(posix_spawn(&orphan, sleep_path, nullptr, nullptr, argv, envp.data()), 0);
+  // posix_spawn returns once the exec has begun; /proc shows the new
+  // environment a moment later (as it does for an orphan of a dead engine).
+  absl::Time settle = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < settle &&
+         ReadFileOrDie(absl::StrCat("/proc/", orphan, "/environ")).find(id) == std::string::npos) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
 
   OpenEngine();
   int status = 0;
