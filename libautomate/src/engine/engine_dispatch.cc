@@ -82,10 +82,13 @@ void EngineImpl::WriterLoop() {
       mu_.Await(absl::Condition(&ready));
       if (shutdown_) return;  // Shutdown() writes what is left.
     }
-    // At most one commit per write_interval (real time, whatever clock the
-    // engine is given): what changes meanwhile joins this one.
+    // Busy (the last commit carried more than one execution): at most one
+    // commit per write_interval (real time, whatever clock the engine is
+    // given), and what changes meanwhile joins this one. One execution at a
+    // time is written at once, so a lone Wait() is not held up.
     absl::Time now = absl::Now();
-    if (now < last_write_ + options_.write_interval && now >= last_write_) {
+    if (last_batch_size_ > 1 && now < last_write_ + options_.write_interval &&
+        now >= last_write_) {
       absl::MutexLock lock(&mu_);
       auto stopping = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_; };
       mu_.AwaitWithTimeout(absl::Condition(&stopping), last_write_ + options_.write_interval - now);
@@ -559,6 +562,7 @@ bool EngineImpl::WriteDirty() {
     if (!closed.ok()) fmt::print(stderr, "automate: closing a log: {}\n", std::string(closed.message()));
   }
   if (batch.empty()) return true;
+  last_batch_size_ = batch.size();
   std::vector<v1::Execution*> pointers;
   for (auto& exec : batch) pointers.push_back(&exec);
   absl::Status written = store_->WriteExecutions(pointers);

@@ -136,6 +136,7 @@ class EngineImpl : public Engine {
   void StartOne(const std::string& id);
   void WriterLoop();
   absl::Time last_write_ = absl::InfinitePast();  // WriterLoop's last commit (real time).
+  std::atomic<size_t> last_batch_size_{0};          // Executions in the last commit.
   // Writes every dirty execution in one store batch; false if that failed
   // (they stay dirty).
   bool WriteDirty();
