@@ -81,8 +81,16 @@ params:
     requests.push_back({.job = "fanout", .args = {{"TARGET", absl::StrCat("host-", i)}}});
   }
   requests[7].args["TARGET"] = "Bad Host";
-  EXPECT_THAT(engine_->SubmitBatch(requests),
-              StatusIs(absl::StatusCode::kInvalidArgument, "requests[7]: "));
+  requests[7].args["EXTRA"] = "1";  // Two problems: a line each, both with the index.
+  absl::Status bad = engine_->SubmitBatch(requests).status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> lines = absl::StrSplit(bad.message(), '\n');
+  ASSERT_EQ(lines.size(), 2u) << bad;
+  EXPECT_THAT(lines[0], ::testing::StartsWith("requests[7]: "));
+  EXPECT_THAT(lines[1], ::testing::StartsWith("requests[7]: "));
+  EXPECT_THAT(bad.message(), ::testing::HasSubstr("TARGET"));
+  EXPECT_THAT(bad.message(), ::testing::HasSubstr("EXTRA"));
+  requests[7].args.erase("EXTRA");
   requests[7].args["TARGET"] = "host-7";
   requests[12].job = "nosuch";
   EXPECT_THAT(engine_->SubmitBatch(requests),
