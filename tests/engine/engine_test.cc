@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "engine/engine_fixture.h"
+#include "google/protobuf/util/message_differencer.h"
 
 namespace automate_testing {
 namespace {
@@ -141,6 +142,38 @@ TEST_F(EngineTest, ProcessOfAnExecutionStillQueuedIsKilledOnRecovery) {
                                 engine_->Wait(id, absl::Now() + absl::Seconds(30)));
   EXPECT_EQ(done.state(), v1::SUCCEEDED);
   EXPECT_EQ(ReadFileOrDie(out), "run\n");
+}
+
+// Wait() returns the final record from memory; it must be the stored one,
+// also the cancel flag that another process set in the store.
+TEST_F(EngineTest, WaitReturnsExactlyTheStoredRecord) {
+  Apply(R"(
+name: quick
+executor: {local: {command: ["true"]}}
+---
+name: slow
+executor: {local: {command: ["sleep", "100"]}}
+)");
+  v1::Execution done = RunAndWait("quick");
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution stored, engine_->GetExecution(done.id()));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(done, stored))
+      << done.DebugString() << "\nstored:\n" << stored.DebugString();
+
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution slow, engine_->Submit({.job = "slow"}));
+  {
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(automate::EngineOptions options,
+                                  automate::DefaultEngineOptions(dir_.path()));
+    options.dispatch = false;  // Another process's client: sets the store's flag only.
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(auto client, automate::Engine::Open(std::move(options)));
+    AUTOMATE_ASSERT_OK(client->Cancel(slow.id()));
+  }
+  AUTOMATE_ASSERT_OK(engine_->Cancel(slow.id()));
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(done, engine_->Wait(slow.id(), absl::Now() + absl::Seconds(30)));
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(stored, engine_->GetExecution(slow.id()));
+  EXPECT_EQ(done.state(), v1::CANCELLED);
+  EXPECT_TRUE(done.cancel_requested());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(done, stored))
+      << done.DebugString() << "\nstored:\n" << stored.DebugString();
 }
 
 TEST_F(EngineTest, RetriesUntilSuccess) {

@@ -105,6 +105,8 @@ TEST_F(SqliteStoreExecutionsTest, CancelRequestIsSeparateFromTheVersionedRecord)
   AUTOMATE_ASSERT_OK(store_->WriteExecutions({&e}));
   AUTOMATE_ASSERT_OK_AND_ASSIGN(got, store_->GetExecution(e.id()));
   EXPECT_TRUE(got.cancel_requested());  // a write never clears the request
+  EXPECT_TRUE(e.cancel_requested()) << "the writer's copy now says what is stored";
+  EXPECT_EQ(e.version(), got.version());
   EXPECT_THAT(store_->RequestCancel(e.id()),
               StatusIs(absl::StatusCode::kFailedPrecondition, "already cancelled"));
   EXPECT_THAT(store_->RequestCancel("nope"), StatusIs(absl::StatusCode::kNotFound, "nope"));

@@ -84,7 +84,9 @@ class AUTOMATE_EXPORT Store {
   // Writes all of `batch` in one transaction, or nothing. An execution with
   // version 0 is created (kAlreadyExists if its id exists); others replace
   // the stored record if its version matches (kAborted otherwise). On success
-  // every execution's version is incremented in place.
+  // every execution's version is incremented in place, and its
+  // cancel_requested set to the stored flag (which RequestCancel sets and
+  // writes leave as it is), so that it equals the stored record.
   virtual absl::Status WriteExecutions(const std::vector<v1::Execution*>& batch) = 0;
   // WriteExecutions(batch) and AppendAudit() of each of `audits` in the one
   // transaction: all are durable or none is (one commit for submits and

@@ -578,7 +578,9 @@ bool EngineImpl::WriteDirty() {
   }
   for (auto& exec : batch) {
     auto it = runs_.find(exec.id());
-    if (it != runs_.end()) it->second->exec.set_version(exec.version());
+    if (it == runs_.end()) continue;
+    it->second->exec.set_version(exec.version());
+    it->second->exec.set_cancel_requested(exec.cancel_requested());
   }
   // on_change first: once Wait() returns, observers (metrics) have seen the
   // final state too.
@@ -595,10 +597,24 @@ bool EngineImpl::WriteDirty() {
       still.push_back(id);
       continue;
     }
-    runs_.erase(it);  // Final and durable: Wait() returns.
+    // Final and durable, and equal to the stored record: Wait() returns it
+    // without reading the store.
+    RememberFinishedLocked(std::move(it->second->exec));
+    runs_.erase(it);
   }
   finished_.swap(still);
   return true;
+}
+
+void EngineImpl::RememberFinishedLocked(v1::Execution exec) {
+  std::string id = exec.id();
+  if (finished_recently_.insert_or_assign(id, std::move(exec)).second) {
+    finished_order_.push_back(std::move(id));
+  }
+  while (finished_order_.size() > kFinishedRemembered) {
+    finished_recently_.erase(finished_order_.front());
+    finished_order_.pop_front();
+  }
 }
 
 void EngineImpl::PollStore() {

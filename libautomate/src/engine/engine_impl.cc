@@ -341,6 +341,8 @@ absl::StatusOr<v1::Execution> EngineImpl::Wait(absl::string_view id, absl::Time 
     if (!clock_->AwaitWithDeadline(&mu_, absl::Condition(&done), deadline)) {
       return absl::DeadlineExceededError(absl::StrCat("execution ", id, " is not finished yet"));
     }
+    auto it = finished_recently_.find(key);
+    if (it != finished_recently_.end()) return it->second;
   }
   return PollUntilFinal(id, deadline);
 }

@@ -128,6 +128,7 @@ class EngineImpl : public Engine {
   void ApplyStopsLocked(std::vector<std::pair<AttemptHandle*, absl::Duration>>* cancels)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkDirtyLocked(Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RememberFinishedLocked(v1::Execution exec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseSlotLocked(Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops what may start now from the queue, reserves its slots and hands it
   // to the starters.
@@ -181,6 +182,11 @@ class EngineImpl : public Engine {
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Completion> completions_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> finished_ ABSL_GUARDED_BY(mu_);  // Final; drop once written.
+  // The last executions this engine finished, as stored (final records do not
+  // change), for Wait() to return without a store read.
+  static constexpr size_t kFinishedRemembered = 1024;
+  absl::flat_hash_map<std::string, v1::Execution> finished_recently_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> finished_order_ ABSL_GUARDED_BY(mu_);  // Oldest first.
   std::vector<std::string> dirty_ ABSL_GUARDED_BY(mu_);     // To write this cycle.
   std::vector<std::string> stop_requests_ ABSL_GUARDED_BY(mu_);
   // Admitted executions whose slot is reserved, waiting for a starter thread.

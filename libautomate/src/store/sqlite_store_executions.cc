@@ -25,6 +25,7 @@ struct ExecutionRow {
   v1::Execution* execution;  // Borrowed: the caller's, version bumped on success.
   int64_t old_version;
   std::string data;
+  bool cancel_requested = false;  // The stored flag, as the write left it.
 };
 
 absl::StatusOr<ExecutionRow> MakeRow(v1::Execution* execution) {
@@ -66,15 +67,21 @@ absl::Status InsertRow(SqliteDb& db, const ExecutionRow& row) {
   return absl::OkStatus();
 }
 
-absl::Status UpdateRow(SqliteDb& db, const ExecutionRow& row) {
+// The flag lives in its own column (RequestCancel sets it from any process),
+// so the update reports it back: the caller's copy then equals the row.
+absl::Status UpdateRow(SqliteDb& db, ExecutionRow& row) {
   AUTOMATE_ASSIGN_OR_RETURN(
       SqliteStmt stmt,
       db.Prepare("UPDATE executions SET job = ?2, state = ?3, priority = ?4, create_time = ?5, "
-                 "update_time = ?6, version = ?7, data = ?8 WHERE id = ?1 AND version = ?9"));
+                 "update_time = ?6, version = ?7, data = ?8 WHERE id = ?1 AND version = ?9 "
+                 "RETURNING cancel_requested"));
   BindColumns(stmt, row);
   stmt.Bind(9, row.old_version);
-  AUTOMATE_RETURN_IF_ERROR(stmt.Run());
-  if (db.changes() == 1) return absl::OkStatus();
+  AUTOMATE_ASSIGN_OR_RETURN(bool updated, stmt.Step());
+  if (updated) {
+    row.cancel_requested = stmt.ColumnInt(0) != 0;
+    return stmt.Run();  // To the end of the statement.
+  }
   AUTOMATE_ASSIGN_OR_RETURN(SqliteStmt find,
                             db.Prepare("SELECT version FROM executions WHERE id = ?1"));
   find.BindText(1, row.execution->id());
@@ -181,8 +188,13 @@ absl::Status SqliteStore::WriteExecutionsAudited(const std::vector<v1::Execution
   }
   std::vector<int64_t> audit_seqs(entries.size());
   absl::Status outcome = committer_.Run([&](SqliteDb& db) -> absl::Status {
-    for (const ExecutionRow& row : rows) {
-      AUTOMATE_RETURN_IF_ERROR(row.old_version == 0 ? InsertRow(db, row) : UpdateRow(db, row));
+    for (ExecutionRow& row : rows) {
+      if (row.old_version == 0) {
+        AUTOMATE_RETURN_IF_ERROR(InsertRow(db, row));
+        row.cancel_requested = row.execution->cancel_requested();
+      } else {
+        AUTOMATE_RETURN_IF_ERROR(UpdateRow(db, row));
+      }
     }
     for (size_t i = 0; i < entries.size(); ++i) {
       AUTOMATE_ASSIGN_OR_RETURN(audit_seqs[i], InsertAudit(db, *entries[i]));
@@ -191,7 +203,10 @@ absl::Status SqliteStore::WriteExecutionsAudited(const std::vector<v1::Execution
   });
   if (!outcome.ok()) return outcome;
   // Only now is the batch durable; a failed COMMIT leaves versions unchanged.
-  for (ExecutionRow& row : rows) row.execution->set_version(row.old_version + 1);
+  for (ExecutionRow& row : rows) {
+    row.execution->set_version(row.old_version + 1);
+    row.execution->set_cancel_requested(row.cancel_requested);
+  }
   for (size_t i = 0; i < entries.size(); ++i) entries[i]->set_seq(audit_seqs[i]);
   return absl::OkStatus();
 }
