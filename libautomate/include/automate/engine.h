@@ -57,14 +57,14 @@ struct EngineOptions {
   // > 0: pick up executions and cancel requests that other processes write to
   // the store, and (for non-dispatching engines) watch states, this often.
   absl::Duration poll_interval = absl::ZeroDuration();
-  // While busy (its last commit carried more than one execution), the engine
-  // commits state changes (starts, outcomes, retries) at most this often, in
-  // real time: every change made meanwhile shares the next commit and its
-  // fsync. A commit of one execution is made at once, so one job at a time
-  // is not slowed down. It bounds how much later than the change itself a
-  // final state is durable (and Wait() returns) under load. Zero: commit
-  // whenever anything changed. Submit() is not delayed: it commits its own
-  // executions.
+  // While busy (its recent commits carried more than one execution each, on
+  // average), the engine commits state changes (starts, outcomes, retries)
+  // at most this often, in real time: every change made meanwhile shares the
+  // next commit and its fsync. Otherwise a change is committed at once, so
+  // one job at a time is not slowed down. It bounds how much later than the
+  // change itself a final state is durable (and Wait() returns) under load.
+  // Zero: commit whenever anything changed. Submit() is not delayed: it
+  // commits its own executions.
   absl::Duration write_interval = absl::Milliseconds(5);
   // Called after every durable change of an execution's state, from an engine
   // thread; must not block. For metrics and notifications.

@@ -82,12 +82,14 @@ void EngineImpl::WriterLoop() {
       mu_.Await(absl::Condition(&ready));
       if (shutdown_) return;  // Shutdown() writes what is left.
     }
-    // Busy (the last commit carried more than one execution): at most one
-    // commit per write_interval (real time, whatever clock the engine is
-    // given), and what changes meanwhile joins this one. One execution at a
-    // time is written at once, so a lone Wait() is not held up.
+    // Busy (recent commits carried more than one execution each, on
+    // average): at most one commit per write_interval (real time, whatever
+    // clock the engine is given), and what changes meanwhile joins this one.
+    // The average, rather than the last commit alone, keeps a steady stream
+    // paced even when one commit happens to carry a single execution. One
+    // execution at a time is written at once, so a lone Wait() is not held up.
     absl::Time now = absl::Now();
-    if (last_batch_size_ > 1 && now < last_write_ + options_.write_interval &&
+    if (batch_size_average_ > kBusyBatchSize && now < last_write_ + options_.write_interval &&
         now >= last_write_) {
       absl::MutexLock lock(&mu_);
       auto stopping = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_; };
@@ -562,7 +564,8 @@ bool EngineImpl::WriteDirty() {
     if (!closed.ok()) fmt::print(stderr, "automate: closing a log: {}\n", std::string(closed.message()));
   }
   if (batch.empty()) return true;
-  last_batch_size_ = batch.size();
+  // An exponential moving average over the last few commits.
+  batch_size_average_ = 0.75 * batch_size_average_ + 0.25 * static_cast<double>(batch.size());
   std::vector<v1::Execution*> pointers;
   for (auto& exec : batch) pointers.push_back(&exec);
   absl::Status written = store_->WriteExecutions(pointers);

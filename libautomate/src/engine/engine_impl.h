@@ -137,7 +137,10 @@ class EngineImpl : public Engine {
   void StartOne(const std::string& id);
   void WriterLoop();
   absl::Time last_write_ = absl::InfinitePast();  // WriterLoop's last commit (real time).
-  std::atomic<size_t> last_batch_size_{0};          // Executions in the last commit.
+  // Executions per commit, averaged over the last few; above kBusyBatchSize
+  // the writer paces its commits (write_interval).
+  std::atomic<double> batch_size_average_{1.0};
+  static constexpr double kBusyBatchSize = 1.2;
   // Writes every dirty execution in one store batch; false if that failed
   // (they stay dirty).
   bool WriteDirty();
