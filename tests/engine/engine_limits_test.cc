@@ -104,7 +104,9 @@ params:
   for (size_t i = 0; i < execs.size(); ++i) {
     EXPECT_EQ(execs[i].args().at("TARGET"), absl::StrCat("host-", i));
     EXPECT_EQ(execs[i].version(), 1) << "durable when returned";
-    if (i > 0) EXPECT_LT(execs[i - 1].id(), execs[i].id()) << "ids in request order";
+    if (i > 0) {
+      EXPECT_LT(execs[i - 1].id(), execs[i].id()) << "ids in request order";
+    }
   }
   for (const v1::Execution& exec : execs) {
     AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution done,
@@ -140,7 +142,9 @@ executor: {local: {command: ["true"]}}
   EXPECT_THAT(engine_->SubmitBatch({{.job = "pair"}}),
               StatusIs(absl::StatusCode::kFailedPrecondition, "requests[0]: "));
   for (const v1::Execution& exec : execs) {
-    if (exec.job() == "pair") AUTOMATE_ASSERT_OK(engine_->Cancel(exec.id()));
+    if (exec.job() == "pair") {
+      AUTOMATE_ASSERT_OK(engine_->Cancel(exec.id()));
+    }
   }
   for (const v1::Execution& exec : execs) {
     ASSERT_TRUE(engine_->Wait(exec.id(), absl::Now() + absl::Seconds(30)).ok());
