@@ -1,5 +1,6 @@
 #include "api.h"
 
+#include <map>
 #include <algorithm>
 #include <utility>
 
@@ -422,40 +423,46 @@ Response Api::JobVersions(Call& call) {
 
 // --- Executions ----------------------------------------------------------------
 
+// May `who` run this job version? Lookup errors in the engine's own wording,
+// as in local mode.
+absl::Status Api::CheckRun(const Principal& who, const std::string& job, int64_t version) {
+  if (job.empty()) return absl::InvalidArgumentError("job: must not be empty");
+  absl::StatusOr<v1::Job> found = engine_->GetJob(job, version);
+  if (found.ok()) return Auth::RequireRun(who, found->spec());
+  if (found.status().code() != absl::StatusCode::kNotFound) return found.status();
+  return absl::NotFoundError(version == 0
+                                 ? absl::StrCat("job \"", job, "\" not found")
+                                 : absl::StrCat("job \"", job, "\" has no version ", version));
+}
+
+// A submit made through the API: who and how come from the token, and its
+// audit record (`audit`, filled in) commits with the execution.
+automate::SubmitRequest Api::RunRequest(const Principal& who, const std::string& job,
+                                        int64_t version,
+                                        const google::protobuf::Map<std::string, std::string>& args,
+                                        v1::AuditEntry* audit) {
+  *audit = auth_->AuditEntryFor(&who, "execution.submit", "", absl::StrCat("job ", job), 201);
+  automate::SubmitRequest request;
+  request.job = job;
+  request.job_version = version;
+  request.args.insert(args.begin(), args.end());
+  request.requested_by = who.name;
+  request.trigger.set_kind(v1::Trigger::MANUAL);
+  request.trigger.set_source("api");
+  request.audit = audit;
+  return request;
+}
+
 Response Api::Submit(Call& call) {
   const std::string& name = call.params["name"];
   v1::SubmitExecutionRequest body;
   absl::Status status = call.Body(&body, /*allow_empty=*/true);
-  absl::StatusOr<v1::Job> job = status.ok() ? engine_->GetJob(name, body.job_version())
-                                            : absl::StatusOr<v1::Job>(status);
-  if (job.ok()) {
-    status = Auth::RequireRun(*call.who, job->spec());
-  } else if (job.status().code() == absl::StatusCode::kNotFound) {
-    // The engine's own wording, as in local mode.
-    status = absl::NotFoundError(
-        body.job_version() == 0
-            ? absl::StrCat("job \"", name, "\" not found")
-            : absl::StrCat("job \"", name, "\" has no version ", body.job_version()));
-  } else {
-    status = job.status();
-  }
-  absl::StatusOr<v1::Execution> exec = absl::UnknownError("not submitted");
-  if (!status.ok()) {
-    exec = status;
-  } else {
-    // Its audit record commits with the execution: one durable commit.
-    v1::AuditEntry audit = auth_->AuditEntryFor(&*call.who, "execution.submit", "",
-                                                absl::StrCat("job ", name), 201);
-    automate::SubmitRequest request;
-    request.job = name;
-    request.job_version = body.job_version();
-    request.args.insert(body.args().begin(), body.args().end());
-    request.requested_by = call.who->name;
-    request.trigger.set_kind(v1::Trigger::MANUAL);
-    request.trigger.set_source("api");
-    request.audit = &audit;
-    exec = engine_->Submit(request);
-  }
+  if (status.ok()) status = CheckRun(*call.who, name, body.job_version());
+  v1::AuditEntry audit;
+  absl::StatusOr<v1::Execution> exec =
+      status.ok()
+          ? engine_->Submit(RunRequest(*call.who, name, body.job_version(), body.args(), &audit))
+          : absl::StatusOr<v1::Execution>(status);
   if (!exec.ok()) {  // Nothing was stored, the audit record neither.
     AuditChange(call, "execution.submit", name, "", HttpStatusFor(exec.status()));
     return call.Error(exec.status());
@@ -465,8 +472,9 @@ Response Api::Submit(Call& call) {
   return r;
 }
 
-// Each request is authorized as Submit() would, then the engine checks them
-// all and stores them, with an audit record each, in one commit.
+// Each request is authorized as Submit() would (once per job version), then
+// the engine checks them all and stores them, with an audit record each, in
+// one commit.
 Response Api::SubmitBatch(Call& call) {
   v1::BatchSubmitRequest body;
   absl::Status status = call.Body(&body, /*allow_empty=*/false);
@@ -475,38 +483,23 @@ Response Api::SubmitBatch(Call& call) {
     status = absl::InvalidArgumentError(absl::StrCat(
         "requests: must hold 1 to ", automate::Engine::kMaxSubmitBatch, " requests, got ", n));
   }
-  std::vector<v1::AuditEntry> audits;
+  std::vector<v1::AuditEntry> audits(status.ok() ? n : 0);  // Not resized: requests point in.
   std::vector<automate::SubmitRequest> requests;
-  audits.reserve(status.ok() ? n : 0);
+  std::map<std::pair<std::string, int64_t>, absl::Status> checked;
   for (int i = 0; status.ok() && i < n; ++i) {
     const v1::BatchSubmitRequest::Item& item = body.requests(i);
-    absl::StatusOr<v1::Job> job = item.job().empty()
-                                      ? absl::InvalidArgumentError("job: must not be empty")
-                                      : engine_->GetJob(item.job(), item.job_version());
-    if (job.ok()) {
-      status = Auth::RequireRun(*call.who, job->spec());
-    } else if (job.status().code() == absl::StatusCode::kNotFound) {
-      status = absl::NotFoundError(
-          item.job_version() == 0
-              ? absl::StrCat("job \"", item.job(), "\" not found")
-              : absl::StrCat("job \"", item.job(), "\" has no version ", item.job_version()));
-    } else {
-      status = job.status();
+    auto key = std::make_pair(item.job(), item.job_version());
+    auto it = checked.find(key);
+    if (it == checked.end()) {
+      it = checked.emplace(key, CheckRun(*call.who, item.job(), item.job_version())).first;
     }
-    if (!status.ok()) {
-      status = absl::Status(status.code(), absl::StrCat("requests[", i, "]: ", status.message()));
+    if (!it->second.ok()) {
+      status = absl::Status(it->second.code(),
+                            absl::StrCat("requests[", i, "]: ", it->second.message()));
       break;
     }
-    audits.push_back(auth_->AuditEntryFor(&*call.who, "execution.submit", "",
-                                          absl::StrCat("job ", item.job()), 201));
-    automate::SubmitRequest& request = requests.emplace_back();
-    request.job = item.job();
-    request.job_version = item.job_version();
-    request.args.insert(item.args().begin(), item.args().end());
-    request.requested_by = call.who->name;
-    request.trigger.set_kind(v1::Trigger::MANUAL);
-    request.trigger.set_source("api");
-    request.audit = &audits.back();
+    requests.push_back(
+        RunRequest(*call.who, item.job(), item.job_version(), item.args(), &audits[i]));
   }
   absl::StatusOr<std::vector<v1::Execution>> execs =
       status.ok() ? engine_->SubmitBatch(requests)

@@ -89,6 +89,11 @@ class Api {
   Response JobVersions(Call& call);
   Response Submit(Call& call);
   Response SubmitBatch(Call& call);
+  absl::Status CheckRun(const Principal& who, const std::string& job, int64_t version);
+  automate::SubmitRequest RunRequest(const Principal& who, const std::string& job,
+                                     int64_t version,
+                                     const google::protobuf::Map<std::string, std::string>& args,
+                                     automate::v1::AuditEntry* audit);
   Response ListExecutions(Call& call);
   Response GetExecution(Call& call);
   Response CancelExecution(Call& call);

@@ -206,6 +206,13 @@ py::list JobList(std::vector<v1::Job> jobs) {
   return result;
 }
 
+// Who asked, for an embedded engine: $USER, as the CLI records it (a server
+// uses the token's name instead).
+std::string RequestedBy() {
+  const char* user = std::getenv("USER");
+  return user != nullptr ? user : "";
+}
+
 py::object Run(EngineObject& self, const std::string& job, const py::object& args,
                int64_t job_version, const py::kwargs& params) {
   SubmitRequest request;
@@ -213,8 +220,7 @@ py::object Run(EngineObject& self, const std::string& job, const py::object& arg
   request.job_version = job_version;
   if (!args.is_none()) AddArgs(args, &request.args);
   AddArgs(params, &request.args);
-  const char* user = std::getenv("USER");  // As the CLI; a server uses the token's name.
-  request.requested_by = user != nullptr ? user : "";
+  request.requested_by = RequestedBy();
   v1::Execution* snapshot = nullptr;
   py::object execution = MakeExecution(self.handle, &snapshot);
   *snapshot = ValueOrThrow(self.handle->Call([&](Engine& e) { return e.Submit(request); }));
@@ -227,10 +233,10 @@ py::list RunMany(EngineObject& self, const std::string& job, const py::iterable&
     throw py::type_error("run_many(): args must be an iterable of mappings, one per execution");
   }
   std::vector<SubmitRequest> requests;
-  const char* user = std::getenv("USER");  // As run().
+  const py::object mapping = py::module_::import("collections.abc").attr("Mapping");
+  const std::string requested_by = RequestedBy();
   for (const py::handle& args : args_list) {
-    if (!py::isinstance<py::dict>(args) &&
-        !py::isinstance(args, py::module_::import("collections.abc").attr("Mapping"))) {
+    if (!py::isinstance<py::dict>(args) && !py::isinstance(args, mapping)) {
       throw py::type_error(absl::StrCat("run_many(): args[", requests.size(),
                                         "]: expected a mapping of params, not ",
                                         py::cast<std::string>(py::type::of(args).attr("__name__"))));
@@ -238,7 +244,7 @@ py::list RunMany(EngineObject& self, const std::string& job, const py::iterable&
     SubmitRequest& request = requests.emplace_back();
     request.job = job;
     request.job_version = job_version;
-    request.requested_by = user != nullptr ? user : "";
+    request.requested_by = requested_by;
     AddArgs(args, &request.args);
   }
   std::vector<v1::Execution> execs = ValueOrThrow(
@@ -299,8 +305,7 @@ std::vector<int64_t> BenchSubmitWait(EngineObject& self, const std::string& job,
   return ValueOrThrow(self.handle->Call([&](Engine& e) -> absl::StatusOr<std::vector<int64_t>> {
     SubmitRequest request;
     request.job = job;
-    const char* user = std::getenv("USER");
-    request.requested_by = user != nullptr ? user : "";
+    request.requested_by = RequestedBy();
     std::vector<int64_t> ns;
     for (int i = 0; i < n; ++i) {
       int64_t t0 = BenchNow(thread_cpu);
