@@ -97,7 +97,7 @@ def main():
             # of the binding's objects), and from Python, in blocks of 10
             # taken in turns: all three see the same machine moment.
             cpp, cpp_from_python, py = [], [], []
-            one = lambda: _automate._bench_submit_wait(engine, "trivial", 1)  # noqa: E731
+            one = lambda: _automate._bench_submit_wait_one(engine, "trivial")  # noqa: E731
             for _ in range(args.n // 10):
                 cpp += _automate._bench_submit_wait(engine, "trivial", 10)
                 cpp_from_python += timed(10, one)

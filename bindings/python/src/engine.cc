@@ -323,6 +323,29 @@ std::vector<int64_t> BenchSubmitWait(EngineObject& self, const std::string& job,
   }));
 }
 
+// For bench/python_bench.py only: one Submit+Wait of `job`, as a CPython
+// METH_FASTCALL function (no pybind11 dispatch), returning None: the least a
+// Python loop can do per submit+wait through any binding (one call into C,
+// the GIL released while blocked), the floor engine.run().wait() is measured
+// against.
+PyObject* RawBenchSubmitWaitOne(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  return CallRaw([&]() -> py::object {
+    if (nargs != 2 || !PyUnicode_Check(args[1])) {
+      throw py::type_error("_bench_submit_wait_one(engine, job: str)");
+    }
+    EngineObject& self = py::handle(args[0]).cast<EngineObject&>();
+    SubmitRequest request;
+    request.job = py::cast<std::string>(py::handle(args[1]));
+    request.requested_by = RequestedBy();
+    CheckOk(self.handle->Call([&](Engine& e) -> absl::Status {
+      absl::StatusOr<v1::Execution> exec = e.Submit(request);
+      if (!exec.ok()) return exec.status();
+      return e.Wait(exec->id(), absl::InfiniteFuture()).status();
+    }));
+    return py::none();
+  });
+}
+
 // Benchmark hook: forwards every call and adds the time spent in the wrapped
 // engine to inside_ns(), so that what a Python call costs beyond the engine's
 // own time (the binding's overhead) can be measured apart from the engine,
@@ -465,6 +488,17 @@ void RegisterEngines(py::module_& m) {
         "_bench_submit_wait(engine, job, n, slice_ms=0, thread_cpu=False) -> list[int]\n\n"
         "Benchmark hook (bench/python_bench.py): n Submit+Wait calls through the\n"
         "C++ API on this engine, each timed in nanoseconds. Not part of the API.");
+  {
+    static PyMethodDef def{"_bench_submit_wait_one",
+                           reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&RawBenchSubmitWaitOne)),
+                           METH_FASTCALL,
+                           "_bench_submit_wait_one(engine, job) -> None\n\n"
+                           "Benchmark hook (bench/python_bench.py): one Submit+Wait through the C++\n"
+                           "API, called without pybind11's dispatch. Not part of the API."};
+    py::object function = py::reinterpret_steal<py::object>(PyCFunction_NewEx(&def, nullptr, m.attr("__name__").ptr()));
+    if (!function) throw py::error_already_set();
+    m.add_object(def.ml_name, function);
+  }
   m.def("default_state_dir", &automate::DefaultStateDir,
         "default_state_dir() -> str\n\n"
         "The state dir automate.Engine() and the automate CLI use by default:\n"

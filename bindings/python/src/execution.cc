@@ -1,6 +1,8 @@
 // automate/execution.h: the Execution and Attempt objects. An Execution is a
 // snapshot of the stored record plus the engine it came from; wait() and
 // refresh() replace the snapshot, cancel() and logs() act through the engine.
+#include <cstddef>
+#include <new>
 #include <optional>
 #include <string>
 #include <utility>
@@ -8,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "automate/execution.h"
 #include "binding.h"
+// After Python.h (binding.h includes it).
+#include <structmember.h>
 
 namespace automate::python {
 namespace {
@@ -16,9 +20,20 @@ struct AttemptObject {
   v1::Attempt attempt;
 };
 
-// Only touched with the GIL held: Python threads sharing one Execution see
-// whole snapshots.
+// The Execution type is written against the CPython API rather than with
+// pybind11 (as Attempt is): run().wait() makes and frees one per call, right
+// after the calling thread wakes from a blocking call, when pybind11's
+// instance registry and holder allocation cost several microseconds more than
+// an object with its fields inline (bench/README.md, Python bindings).
+//
+// Its fields are only touched with the GIL held: Python threads sharing one
+// Execution see whole snapshots.
+struct ExecutionHead {  // Standard layout, so offsetof() applies.
+  PyObject_HEAD
+  PyObject* weakrefs;  // For weakref.ref(execution); tp_alloc zeroes it.
+};
 struct ExecutionObject {
+  ExecutionHead head;  // First: a PyObject* to an Execution points here.
   std::shared_ptr<EngineHandle> handle;
   v1::Execution exec;
 
@@ -30,7 +45,7 @@ struct ExecutionObject {
 
   // Waits in slices so that Ctrl-C (and other signal handlers) run between
   // them; the GIL is released during each slice.
-  ExecutionObject& Wait(std::optional<double> timeout) {
+  void Wait(std::optional<double> timeout) {
     absl::Time deadline = absl::InfiniteFuture();
     if (timeout.has_value()) {
       if (!(*timeout >= 0)) ThrowStatus(absl::InvalidArgumentError("timeout: must be >= 0"));
@@ -44,8 +59,8 @@ struct ExecutionObject {
         return e.Wait(id, slice_end);
       });
       if (done.ok()) {
-        exec = *std::move(done);
-        return *this;
+        exec.Swap(&*done);  // The old snapshot goes with `done`.
+        return;
       }
       if (done.status().code() != absl::StatusCode::kDeadlineExceeded || slice_end >= deadline) {
         ThrowStatus(done.status());
@@ -59,6 +74,22 @@ struct ExecutionObject {
     CheckOk(handle->Call([&](Engine& e) { return e.Cancel(id); }));
   }
 };
+
+PyTypeObject* g_execution_type = nullptr;  // Set by RegisterExecutions; never freed.
+
+// `self` as an Execution. REQUIRES: it is one (method and getter slots are
+// only called on instances of their type).
+ExecutionObject& Self(PyObject* self) { return *reinterpret_cast<ExecutionObject*>(self); }
+
+void DeallocExecution(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  ExecutionObject& e = Self(self);
+  if (e.head.weakrefs != nullptr) PyObject_ClearWeakRefs(self);
+  e.exec.~Execution();
+  e.handle.~shared_ptr();  // The last reference to a closed engine frees it (GIL released there).
+  type->tp_free(self);
+  Py_DECREF(type);  // Instances of a heap type own a reference to it.
+}
 
 py::object OptionalInt(bool present, int value) {
   return present ? py::object(py::int_(value)) : py::object(py::none());
@@ -149,149 +180,238 @@ PyObject* RawWait(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObj
       seconds = PyFloat_AsDouble(timeout);
       if (*seconds == -1.0 && PyErr_Occurred()) throw py::error_already_set();
     }
-    py::handle(self).cast<ExecutionObject&>().Wait(seconds);
+    Self(self).Wait(seconds);
     return py::reinterpret_borrow<py::object>(self);
   });
 }
 
-constexpr char kWaitDoc[] =
-    "wait(timeout=None) -> Execution\n\n"
-    "Blocks until the execution is final and returns it (self, updated).\n"
-    "``timeout`` in seconds; None waits as long as it takes. Raises\n"
-    "automate.Timeout if it is not final in time. Ctrl-C interrupts it\n"
-    "(KeyboardInterrupt); the execution goes on. Other threads run meanwhile.";
+// logs(follow=False, offset=0), as pybind11 bound it before: ``follow`` any
+// object with a truth value, ``offset`` an int.
+PyObject* RawLogs(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return CallRaw([&]() -> py::object {
+    PyObject* values[2] = {nullptr, nullptr};  // follow, offset
+    if (nargs > 2) throw py::type_error("logs() takes at most 2 arguments (follow, offset)");
+    for (Py_ssize_t i = 0; i < nargs; ++i) values[i] = args[i];
+    Py_ssize_t keywords = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < keywords; ++i) {
+      std::string name = KeywordName(kwnames, i);
+      int slot = name == "follow" ? 0 : name == "offset" ? 1 : -1;
+      if (slot < 0) {
+        throw py::type_error(absl::StrCat("logs() got an unexpected keyword argument '", name, "'"));
+      }
+      if (values[slot] != nullptr) {
+        throw py::type_error(absl::StrCat("logs() got multiple values for argument '", name, "'"));
+      }
+      values[slot] = args[nargs + i];
+    }
+    bool follow = false;
+    if (values[0] != nullptr) {
+      int truth = PyObject_IsTrue(values[0]);
+      if (truth < 0) throw py::error_already_set();
+      follow = truth != 0;
+    }
+    int64_t offset = 0;
+    if (values[1] != nullptr) {
+      if (!PyLong_Check(values[1])) throw py::type_error("logs(): offset must be an int");
+      offset = py::cast<int64_t>(py::handle(values[1]));
+    }
+    const ExecutionObject& e = Self(self);
+    return OpenLogStream(e.handle, e.exec.id(), offset, follow);
+  });
+}
+
+template <py::object (*F)(ExecutionObject&)>
+PyObject* NoArgs(PyObject* self, PyObject*) {
+  return CallRaw([&] { return F(Self(self)); });
+}
+
+py::object RefreshMethod(ExecutionObject& e) {
+  e.Refresh();
+  return py::reinterpret_borrow<py::object>(reinterpret_cast<PyObject*>(&e));
+}
+py::object CancelMethod(ExecutionObject& e) {
+  e.Cancel();
+  return py::none();
+}
+py::object ToDictMethod(ExecutionObject& e) { return MessageToDict(e.exec); }
+
+PyObject* Repr(PyObject* self) {
+  return CallRaw([&] {
+    const v1::Execution& exec = Self(self).exec;
+    return py::object(py::str(absl::StrCat("<automate.Execution ", exec.id(), " job=", exec.job(),
+                                           " state=", StateName(exec.state()), ">")));
+  });
+}
+
+// A read-only attribute: F(execution) as a Python object.
+template <py::object (*F)(const v1::Execution&)>
+PyObject* Get(PyObject* self, void*) {
+  return CallRaw([&] { return F(Self(self).exec); });
+}
+
+py::object GetId(const v1::Execution& e) { return py::str(e.id()); }
+py::object GetJob(const v1::Execution& e) { return py::str(e.job()); }
+py::object GetJobVersion(const v1::Execution& e) { return py::int_(e.job_version()); }
+py::object GetState(const v1::Execution& e) { return py::str(StateName(e.state())); }
+py::object GetDone(const v1::Execution& e) { return py::bool_(IsFinal(e.state())); }
+py::object GetSucceeded(const v1::Execution& e) { return py::bool_(e.state() == v1::SUCCEEDED); }
+py::object GetExitCode(const v1::Execution& e) { return OptionalInt(e.has_exit_code(), e.exit_code()); }
+py::object GetError(const v1::Execution& e) { return DecodeText(e.error()); }
+py::object GetAttempts(const v1::Execution& e) {
+  py::list attempts;
+  for (const v1::Attempt& a : e.attempts()) attempts.append(AttemptObject{a});
+  return attempts;
+}
+py::object GetArgs(const v1::Execution& e) {
+  py::dict args;
+  for (const auto& [k, v] : e.args()) args[py::str(k)] = py::str(v);
+  return args;
+}
+py::object GetRequestedBy(const v1::Execution& e) { return py::str(e.requested_by()); }
+py::object GetTrigger(const v1::Execution& e) { return py::str(TriggerText(e.trigger())); }
+py::object GetPriority(const v1::Execution& e) { return py::int_(e.priority()); }
+py::object GetCreateTime(const v1::Execution& e) {
+  return ToDatetime(e.create_time(), e.has_create_time());
+}
+py::object GetStartTime(const v1::Execution& e) {
+  return ToDatetime(e.start_time(), e.has_start_time());
+}
+py::object GetEndTime(const v1::Execution& e) { return ToDatetime(e.end_time(), e.has_end_time()); }
+py::object GetDuration(const v1::Execution& e) {
+  return Seconds(e.start_time(), e.has_start_time(), e.end_time(), e.has_end_time());
+}
+py::object GetLogBytes(const v1::Execution& e) { return py::int_(e.log_bytes()); }
+py::object GetCancelRequested(const v1::Execution& e) { return py::bool_(e.cancel_requested()); }
+py::object GetJobSpec(const v1::Execution& e) { return MessageToDict(e.job_spec()); }
+
+// PyMethodDef and PyGetSetDef take char* names and docs; these are literals
+// that live as long as the type.
+char* Text(const char* literal) { return const_cast<char*>(literal); }
+
+PyCFunction Method(PyObject* (*f)(PyObject*, PyObject*)) { return f; }
+PyCFunction Method(RawMethod f) {
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
+}
+
+PyMethodDef g_methods[] = {
+    {"wait", Method(&RawWait), METH_FASTCALL | METH_KEYWORDS,
+     "wait(timeout=None) -> Execution\n\n"
+     "Blocks until the execution is final and returns it (self, updated).\n"
+     "``timeout`` in seconds; None waits as long as it takes. Raises\n"
+     "automate.Timeout if it is not final in time. Ctrl-C interrupts it\n"
+     "(KeyboardInterrupt); the execution goes on. Other threads run meanwhile."},
+    {"refresh", Method(&NoArgs<&RefreshMethod>), METH_NOARGS,
+     "refresh() -> Execution\n\nReads the execution again and returns it (self, updated)."},
+    {"cancel", Method(&NoArgs<&CancelMethod>), METH_NOARGS,
+     "cancel() -> None\n\n"
+     "Cancels it: a queued execution at once; a running one is stopped\n"
+     "(SIGTERM to its process group, SIGKILL after the grace period). Call\n"
+     "wait() to see it end. Raises automate.Conflict if it is already final."},
+    {"logs", Method(&RawLogs), METH_FASTCALL | METH_KEYWORDS,
+     "logs(follow=False, offset=0) -> LogStream\n\n"
+     "Its log from byte ``offset``, as an iterator of LogRecord (``stream``,\n"
+     "``offset``, ``data``); ``.lines()`` iterates text lines instead. With\n"
+     "``follow`` it goes on until the execution is final. Read lazily, about\n"
+     "1 MiB at a time, so any size fits in bounded memory. Ctrl-C interrupts a\n"
+     "follow."},
+    {"to_dict", Method(&NoArgs<&ToDictMethod>), METH_NOARGS,
+     "to_dict() -> dict\n\n"
+     "The snapshot in the API's JSON form (lowerCamelCase keys), as a dict: what\n"
+     "``automate status ID -o json`` prints."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyGetSetDef g_getters[] = {
+    {"id", &Get<&GetId>, nullptr, Text("The execution's id, a ULID (ids sort by creation time)."),
+     nullptr},
+    {"job", &Get<&GetJob>, nullptr, Text("The job's name."), nullptr},
+    {"job_version", &Get<&GetJobVersion>, nullptr, Text("The version of the job it runs."),
+     nullptr},
+    {"state", &Get<&GetState>, nullptr,
+     Text("'pending', 'queued', 'running', 'succeeded', 'failed', 'cancelled' or 'timed_out'."),
+     nullptr},
+    {"done", &Get<&GetDone>, nullptr, Text("True once the state is final."), nullptr},
+    {"succeeded", &Get<&GetSucceeded>, nullptr, Text("True if the state is 'succeeded'."),
+     nullptr},
+    {"exit_code", &Get<&GetExitCode>, nullptr, Text("The last attempt's exit code, or None."),
+     nullptr},
+    {"error", &Get<&GetError>, nullptr, Text("Why it failed, for failed states ('' otherwise)."),
+     nullptr},
+    {"attempts", &Get<&GetAttempts>, nullptr,
+     Text("Its attempts so far (list of Attempt), first to last."), nullptr},
+    {"args", &Get<&GetArgs>, nullptr,
+     Text("Its arguments after defaults (dict of str; never secret values)."), nullptr},
+    {"requested_by", &Get<&GetRequestedBy>, nullptr,
+     Text("Who asked: $USER for an embedded engine, the token's name on a server."), nullptr},
+    {"trigger", &Get<&GetTrigger>, nullptr,
+     Text("Why it runs: 'manual', or 'schedule:NAME' and the like."), nullptr},
+    {"priority", &Get<&GetPriority>, nullptr, Text("Its priority (higher runs first)."), nullptr},
+    {"create_time", &Get<&GetCreateTime>, nullptr, Text("When it was submitted (UTC datetime)."),
+     nullptr},
+    {"start_time", &Get<&GetStartTime>, nullptr,
+     Text("When its first attempt started (UTC datetime), or None."), nullptr},
+    {"end_time", &Get<&GetEndTime>, nullptr, Text("When it ended (UTC datetime), or None."),
+     nullptr},
+    {"duration", &Get<&GetDuration>, nullptr,
+     Text("Seconds from its start to its end, or None while it has not both."), nullptr},
+    {"log_bytes", &Get<&GetLogBytes>, nullptr, Text("Bytes in its log so far."), nullptr},
+    {"cancel_requested", &Get<&GetCancelRequested>, nullptr,
+     Text("True once someone asked to cancel it."), nullptr},
+    {"job_spec", &Get<&GetJobSpec>, nullptr,
+     Text("The job definition it runs (a snapshot), as a dict."), nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyMemberDef g_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(ExecutionHead, weakrefs), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+constexpr char kExecutionDoc[] =
+    "One run of a job: a snapshot of its record, plus the engine it belongs to.\n\n"
+    "Attributes read the snapshot; ``refresh()`` and ``wait()`` update it.\n"
+    "States: 'pending', 'queued', 'running', then one of the final states\n"
+    "'succeeded', 'failed', 'cancelled', 'timed_out' (automate.FINAL_STATES).";
 
 }  // namespace
 
-py::object MakeExecution(std::shared_ptr<EngineHandle> handle, v1::Execution execution) {
-  return py::cast(ExecutionObject{std::move(handle), std::move(execution)});
+py::object MakeExecution(std::shared_ptr<EngineHandle> handle, v1::Execution** snapshot) {
+  PyObject* object = g_execution_type->tp_alloc(g_execution_type, 0);
+  if (object == nullptr) throw py::error_already_set();
+  ExecutionObject& e = Self(object);
+  new (&e.handle) std::shared_ptr<EngineHandle>(std::move(handle));
+  new (&e.exec) v1::Execution();
+  *snapshot = &e.exec;
+  return py::reinterpret_steal<py::object>(object);
 }
 
-py::object MakeExecution(std::shared_ptr<EngineHandle> handle, v1::Execution** snapshot) {
-  py::object object = py::cast(ExecutionObject{std::move(handle), v1::Execution()});
-  *snapshot = &object.cast<ExecutionObject&>().exec;
+py::object MakeExecution(std::shared_ptr<EngineHandle> handle, v1::Execution execution) {
+  v1::Execution* snapshot = nullptr;
+  py::object object = MakeExecution(std::move(handle), &snapshot);
+  snapshot->Swap(&execution);
   return object;
 }
 
 void RegisterExecutions(py::module_& m) {
   RegisterAttempt(m);
-  py::class_<ExecutionObject> cls(
-      m, "Execution",
-      "One run of a job: a snapshot of its record, plus the engine it belongs to.\n\n"
-      "Attributes read the snapshot; ``refresh()`` and ``wait()`` update it.\n"
-      "States: 'pending', 'queued', 'running', then one of the final states\n"
-      "'succeeded', 'failed', 'cancelled', 'timed_out' (automate.FINAL_STATES).");
-  cls
-      .def_property_readonly(
-          "id", [](const ExecutionObject& e) { return e.exec.id(); },
-          "The execution's id, a ULID (ids sort by creation time).")
-      .def_property_readonly(
-          "job", [](const ExecutionObject& e) { return e.exec.job(); }, "The job's name.")
-      .def_property_readonly(
-          "job_version", [](const ExecutionObject& e) { return e.exec.job_version(); },
-          "The version of the job it runs.")
-      .def_property_readonly(
-          "state", [](const ExecutionObject& e) { return StateName(e.exec.state()); },
-          "'pending', 'queued', 'running', 'succeeded', 'failed', 'cancelled' or "
-          "'timed_out'.")
-      .def_property_readonly(
-          "done", [](const ExecutionObject& e) { return IsFinal(e.exec.state()); },
-          "True once the state is final.")
-      .def_property_readonly(
-          "succeeded", [](const ExecutionObject& e) { return e.exec.state() == v1::SUCCEEDED; },
-          "True if the state is 'succeeded'.")
-      .def_property_readonly(
-          "exit_code",
-          [](const ExecutionObject& e) { return OptionalInt(e.exec.has_exit_code(), e.exec.exit_code()); },
-          "The last attempt's exit code, or None.")
-      .def_property_readonly(
-          "error", [](const ExecutionObject& e) { return e.exec.error(); },
-          "Why it failed, for failed states ('' otherwise).")
-      .def_property_readonly(
-          "attempts",
-          [](const ExecutionObject& e) {
-            py::list attempts;
-            for (const v1::Attempt& a : e.exec.attempts()) attempts.append(AttemptObject{a});
-            return attempts;
-          },
-          "Its attempts so far (list of Attempt), first to last.")
-      .def_property_readonly(
-          "args",
-          [](const ExecutionObject& e) {
-            py::dict args;
-            for (const auto& [k, v] : e.exec.args()) args[py::str(k)] = v;
-            return args;
-          },
-          "Its arguments after defaults (dict of str; never secret values).")
-      .def_property_readonly(
-          "requested_by", [](const ExecutionObject& e) { return e.exec.requested_by(); },
-          "Who asked: $USER for an embedded engine, the token's name on a server.")
-      .def_property_readonly(
-          "trigger", [](const ExecutionObject& e) { return TriggerText(e.exec.trigger()); },
-          "Why it runs: 'manual', or 'schedule:NAME' and the like.")
-      .def_property_readonly(
-          "priority", [](const ExecutionObject& e) { return e.exec.priority(); },
-          "Its priority (higher runs first).")
-      .def_property_readonly(
-          "create_time",
-          [](const ExecutionObject& e) { return ToDatetime(e.exec.create_time(), e.exec.has_create_time()); },
-          "When it was submitted (UTC datetime).")
-      .def_property_readonly(
-          "start_time",
-          [](const ExecutionObject& e) { return ToDatetime(e.exec.start_time(), e.exec.has_start_time()); },
-          "When its first attempt started (UTC datetime), or None.")
-      .def_property_readonly(
-          "end_time",
-          [](const ExecutionObject& e) { return ToDatetime(e.exec.end_time(), e.exec.has_end_time()); },
-          "When it ended (UTC datetime), or None.")
-      .def_property_readonly(
-          "duration",
-          [](const ExecutionObject& e) {
-            return Seconds(e.exec.start_time(), e.exec.has_start_time(), e.exec.end_time(),
-                           e.exec.has_end_time());
-          },
-          "Seconds from its start to its end, or None while it has not both.")
-      .def_property_readonly(
-          "log_bytes", [](const ExecutionObject& e) { return e.exec.log_bytes(); },
-          "Bytes in its log so far.")
-      .def_property_readonly(
-          "cancel_requested", [](const ExecutionObject& e) { return e.exec.cancel_requested(); },
-          "True once someone asked to cancel it.")
-      .def_property_readonly(
-          "job_spec", [](const ExecutionObject& e) { return MessageToDict(e.exec.job_spec()); },
-          "The job definition it runs (a snapshot), as a dict.")
-      .def("refresh", &ExecutionObject::Refresh, py::return_value_policy::reference_internal,
-           "refresh() -> Execution\n\nReads the execution again and returns it (self, updated).")
-      .def("cancel", &ExecutionObject::Cancel,
-           "cancel() -> None\n\n"
-           "Cancels it: a queued execution at once; a running one is stopped\n"
-           "(SIGTERM to its process group, SIGKILL after the grace period). Call\n"
-           "wait() to see it end. Raises automate.Conflict if it is already final.")
-      .def(
-          "logs",
-          [](const ExecutionObject& e, bool follow, int64_t offset) {
-            return OpenLogStream(e.handle, e.exec.id(), offset, follow);
-          },
-          py::arg("follow") = false, py::arg("offset") = 0,
-          "logs(follow=False, offset=0) -> LogStream\n\n"
-          "Its log from byte ``offset``, as an iterator of LogRecord (``stream``,\n"
-          "``offset``, ``data``); ``.lines()`` iterates text lines instead. With\n"
-          "``follow`` it goes on until the execution is final. Read lazily, about\n"
-          "1 MiB at a time, so any size fits in bounded memory. Ctrl-C interrupts a\n"
-          "follow.")
-      .def(
-          "to_dict", [](const ExecutionObject& e) { return MessageToDict(e.exec); },
-          "to_dict() -> dict\n\n"
-          "The snapshot in the API's JSON form (lowerCamelCase keys), as a dict: what\n"
-          "``automate status ID -o json`` prints.")
-      .def(
-          "__repr__",
-          [](const ExecutionObject& e) {
-            return absl::StrCat("<automate.Execution ", e.exec.id(), " job=", e.exec.job(),
-                                " state=", StateName(e.exec.state()), ">");
-          },
-          "The execution's id, job and state.");
-  AddRawMethod(cls, "wait", &RawWait, kWaitDoc);
+  PyType_Slot slots[] = {
+      {Py_tp_dealloc, reinterpret_cast<void*>(&DeallocExecution)},
+      {Py_tp_repr, reinterpret_cast<void*>(&Repr)},
+      {Py_tp_methods, g_methods},
+      {Py_tp_getset, g_getters},
+      {Py_tp_members, g_members},
+      {Py_tp_doc, const_cast<char*>(kExecutionDoc)},
+      {0, nullptr},
+  };
+  // No tp_new: executions come from an engine (run(), execution(), history()).
+  PyType_Spec spec = {"automate.Execution", sizeof(ExecutionObject), 0,
+                      Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, slots};
+  PyObject* type = PyType_FromSpec(&spec);
+  if (type == nullptr) throw py::error_already_set();
+  m.add_object("Execution", py::reinterpret_borrow<py::object>(type));
+  // Keeps the reference PyType_FromSpec returned: instances may outlive the
+  // module's attribute.
+  g_execution_type = reinterpret_cast<PyTypeObject*>(type);
 }
 
 }  // namespace automate::python

@@ -2,9 +2,11 @@
 both, through the `backend` fixture), and what they return."""
 
 import datetime
+import gc
 import json
 import os
 import time
+import weakref
 
 import pytest
 
@@ -163,6 +165,35 @@ def test_run_and_wait_arguments(backend):
         ex.wait("soon")
     with pytest.raises(TypeError):
         automate.Execution.wait(backend)  # Not an Execution.
+    # logs(follow=False, offset=0): the same rules.
+    assert [r.data for r in ex.logs(False, 0)] == [b"hi\n"]
+    assert [r.data for r in ex.logs(offset=1, follow=True)] == [b"i\n"]
+    with pytest.raises(TypeError, match="offset must be an int"):
+        ex.logs(offset="1")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'since'"):
+        ex.logs(since=1)
+    with pytest.raises(TypeError, match="multiple values for argument 'follow'"):
+        ex.logs(True, follow=True)
+    with pytest.raises(TypeError):
+        ex.logs(False, 0, 1)
+
+
+def test_execution_objects(backend):
+    # Executions come from an engine only, are hashable by identity, and can
+    # be weakly referenced.
+    name = unique_name()
+    backend.apply(local_job(name, "true"))
+    with pytest.raises(TypeError, match="cannot create 'automate.Execution' instances"):
+        automate.Execution()
+    ex = backend.run(name).wait(30)
+    ref = weakref.ref(ex)
+    assert ref() is ex
+    assert {ex: 1}[ex] == 1 and ex == ex and ex != backend.execution(ex.id)
+    del ex
+    gc.collect()
+    assert ref() is None
+    history = backend.history(job=name)
+    assert [h.state for h in history] == ["succeeded"]
 
 
 def test_run_many_is_one_batch_all_or_nothing(backend):
