@@ -18,6 +18,13 @@ One round, on a fresh state dir:
                  engine's own time, which moves by far more than the binding's
                  from call to call, drops out. The binding's overhead per call
                  (timed per block of 10: its p50/p90 are of blocks, per call).
+  timeline       the same calls' steps, from the wrapped engine's marks (when
+                 Submit was entered, when Wait returned) and each execution's
+                 record (create, start, end times): create->start (the commit
+                 the caller leads, the dispatcher, the spawn), start->end (the
+                 process, its exit seen), end->wait (the final state's commit,
+                 the caller woken), wait->next submit (the caller between two
+                 calls: all of it the binding's and the loop's). Means, us.
   get_job        M x engine.job("trivial")          (a store read; no process)
   get_execution  M x execution.refresh()            (a store read; no process)
 
@@ -60,6 +67,26 @@ def outside(engine, block):
     block()
     wall = time.perf_counter_ns() - t0
     return wall - (_automate._bench_inside_ns(engine) - inside)
+
+
+def micros(when):
+    return round(when.timestamp() * 1e6)
+
+
+def timeline(engine, marks, side):
+    """One JSON row: the mean of each step of `marks`' submit+waits (us)."""
+    steps = {"create_start_us": [], "start_end_us": [], "end_wait_us": [], "wait_next_submit_us": []}
+    for i, (exec_id, submit_ns, wait_ns, _) in enumerate(marks):
+        ex = engine.execution(exec_id)
+        create, start, end = micros(ex.create_time), micros(ex.start_time), micros(ex.end_time)
+        steps["create_start_us"].append(start - create)
+        steps["start_end_us"].append(end - start)
+        steps["end_wait_us"].append(wait_ns / 1e3 - end)
+        if i + 1 < len(marks) and marks[i + 1][3] == marks[i][3]:  # The same block.
+            steps["wait_next_submit_us"].append((marks[i + 1][1] - wait_ns) / 1e3)
+    row = {"side": side, "op": "timeline", "n": len(marks)}
+    row.update({k: sum(v) / len(v) for k, v in steps.items()})
+    print(json.dumps(row), flush=True)
 
 
 def report(op, ns, side="python", calls_per_sample=1):
@@ -117,20 +144,29 @@ def main():
             # Python: a bare loop, as the C++ one is (the state is checked
             # after each block of 10, untimed).
             _automate._bench_inside_ns(engine)  # Wraps the engine.
+            _automate._bench_timeline(engine)  # Drops the marks so far.
             cpp_out, py_out = [], []
+            marks = {"cpp": [], "python": []}
+
+            def take_marks(side, block):
+                marks[side] += [m + (block,) for m in _automate._bench_timeline(engine)]
 
             def bare_10():
                 for _ in range(10):
                     execution = engine.run("trivial").wait()
                 last[:] = [execution]
 
-            for _ in range(args.n // 10):
+            for block in range(args.n // 10):
                 cpp_out.append(outside(engine, lambda: _automate._bench_submit_wait(engine, "trivial", 10)))
+                take_marks("cpp", block)
                 py_out.append(outside(engine, bare_10))
+                take_marks("python", block)
                 if last[0].state != "succeeded":
                     raise SystemExit(f"a run did not succeed: {last[0]!r}")
             report("submit_wait_outside", cpp_out, side="cpp", calls_per_sample=10)
             report("submit_wait_outside", py_out, calls_per_sample=10)
+            timeline(engine, marks["cpp"], "cpp")
+            timeline(engine, marks["python"], "python")
     finally:
         shutil.rmtree(state, ignore_errors=True)
 

@@ -9,7 +9,10 @@
 # Python ones, which cancels the drift of a shared machine between rounds;
 # plus submit_wait_outside: the same from the C++ loop and from a bare Python
 # loop, timing only what is spent outside libautomate's Engine calls (the
-# binding's overhead itself, without the engine's much larger jitter).
+# binding's overhead itself, without the engine's much larger jitter), and
+# the same calls step by step (timeline: the engine's record times and when
+# the caller entered Submit and got Wait's answer), so that the difference
+# is split into the caller's own time between calls and the engine's steps.
 # Builds nothing: build first with
 #   ninja -C build/dev python_bench automate_python
 # Usage: bench/run_python_benchmarks.sh [build_dir] [rounds]   (default build/dev 5)
@@ -61,6 +64,22 @@ for op in ("submit_wait", "submit_wait_interleaved", "submit_wait_outside", "get
     c50, p50 = statistics.median(r["p50_us"] for r in cpp), statistics.median(r["p50_us"] for r in py)
     paired = f"{statistics.median(diffs):+.1f} ({min(diffs):+.1f}..{max(diffs):+.1f})"
     print(f"{op:<23} {cpp[0]['n']:>6} {c:9.1f} {p:9.1f} {p - c:+9.1f}   {paired:<26} {c50:8.1f} {p50:8.1f} {p50 - c50:+8.1f}")
+steps = [("create_start_us", "create -> start (commit, dispatch, spawn)"),
+         ("start_end_us", "start -> end (the process, its exit seen)"),
+         ("end_wait_us", "end -> Wait returns (final commit, wake-up)"),
+         ("wait_next_submit_us", "Wait returns -> next Submit (the caller)")]
+cpp_t, py_t = get("cpp", "timeline"), get("python", "timeline")
+if cpp_t and py_t:
+    print("\nsubmit_wait_outside, step by step (us per submit+wait, median of the rounds' means):")
+    total = 0.0
+    for key, label in steps:
+        c = statistics.median(r[key] for r in cpp_t)
+        p = statistics.median(r[key] for r in py_t)
+        diffs = [b[key] - a[key] for a, b in zip(cpp_t, py_t)]
+        total += statistics.median(diffs)
+        print(f"  {label:<44} C++ {c:7.1f}  Python {p:7.1f}  paired {statistics.median(diffs):+6.1f} "
+              f"({min(diffs):+.1f}..{max(diffs):+.1f})")
+    print(f"  {'sum of the paired medians':<44} {total:+.1f}")
 mid = get("cpp_from_python", "submit_wait_interleaved")
 if mid:
     cpp = get("cpp", "submit_wait_interleaved")

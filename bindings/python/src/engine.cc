@@ -350,10 +350,25 @@ PyObject* RawBenchSubmitWaitOne(PyObject*, PyObject* const* args, Py_ssize_t nar
 // engine to inside_ns(), so that what a Python call costs beyond the engine's
 // own time (the binding's overhead) can be measured apart from the engine,
 // whose time per submit+wait moves by far more than that from run to run.
+// It also keeps, per successful Submit, the execution's id, when Submit was
+// entered and when a Wait for it last returned (Unix ns), for the benchmark's
+// timeline of each submit+wait (TakeTimeline).
 class TimingEngine final : public Engine {
  public:
+  struct Mark {
+    std::string id;
+    int64_t submit_ns = 0;
+    int64_t wait_ns = 0;  // 0 until a Wait() for it returns it.
+  };
+
   explicit TimingEngine(std::shared_ptr<Engine> inner) : inner_(std::move(inner)) {}
   int64_t inside_ns() const { return inside_ns_.load(std::memory_order_relaxed); }
+  std::vector<Mark> TakeTimeline() {
+    absl::MutexLock lock(&mu_);
+    std::vector<Mark> marks;
+    marks.swap(marks_);
+    return marks;
+  }
 
   absl::StatusOr<v1::Job> ApplyJob(const v1::JobSpec& spec) override {
     return Timed([&] { return inner_->ApplyJob(spec); });
@@ -371,7 +386,13 @@ class TimingEngine final : public Engine {
     return Timed([&] { return inner_->DeleteJob(name); });
   }
   absl::StatusOr<v1::Execution> Submit(const SubmitRequest& request) override {
-    return Timed([&] { return inner_->Submit(request); });
+    int64_t entered = absl::GetCurrentTimeNanos();
+    absl::StatusOr<v1::Execution> exec = Timed([&] { return inner_->Submit(request); });
+    if (exec.ok()) {
+      absl::MutexLock lock(&mu_);
+      marks_.push_back(Mark{exec->id(), entered, 0});
+    }
+    return exec;
   }
   absl::StatusOr<std::vector<v1::Execution>> SubmitBatch(
       const std::vector<SubmitRequest>& requests) override {
@@ -387,7 +408,19 @@ class TimingEngine final : public Engine {
     return Timed([&] { return inner_->ListExecutions(filter); });
   }
   absl::StatusOr<v1::Execution> Wait(absl::string_view id, absl::Time deadline) override {
-    return Timed([&] { return inner_->Wait(id, deadline); });
+    absl::StatusOr<v1::Execution> exec = Timed([&] { return inner_->Wait(id, deadline); });
+    if (exec.ok()) {
+      int64_t returned = absl::GetCurrentTimeNanos();
+      absl::MutexLock lock(&mu_);
+      // Newest first: the one waited for is almost always the last submitted.
+      for (auto it = marks_.rbegin(); it != marks_.rend(); ++it) {
+        if (it->id == id) {
+          it->wait_ns = returned;
+          break;
+        }
+      }
+    }
+    return exec;
   }
   absl::StatusOr<std::unique_ptr<LogReader>> OpenLog(absl::string_view id, int64_t offset,
                                                      bool follow) override {
@@ -416,6 +449,8 @@ class TimingEngine final : public Engine {
 
   const std::shared_ptr<Engine> inner_;
   std::atomic<int64_t> inside_ns_{0};
+  absl::Mutex mu_;
+  std::vector<Mark> marks_ ABSL_GUARDED_BY(mu_);
 };
 
 // The TimingEngine in `self`, wrapped in on the first call; its inside_ns().
@@ -429,6 +464,18 @@ int64_t BenchInsideNs(EngineObject& self) {
     return std::make_shared<TimingEngine>(std::move(inner));
   });
   return 0;
+}
+
+// The marks the TimingEngine in `self` has kept since the last call, as
+// (id, submit_ns, wait_ns) tuples; raises if the engine is not wrapped.
+py::list BenchTimeline(EngineObject& self) {
+  std::vector<TimingEngine::Mark> marks = self.handle->Call([](Engine& e) {
+    auto* timing = dynamic_cast<TimingEngine*>(&e);
+    return timing != nullptr ? timing->TakeTimeline() : std::vector<TimingEngine::Mark>();
+  });
+  py::list result;
+  for (const TimingEngine::Mark& m : marks) result.append(py::make_tuple(m.id, m.submit_ns, m.wait_ns));
+  return result;
 }
 
 // run(job, /, args=None, *, job_version=0, **params), with the CPython API
@@ -483,6 +530,12 @@ void RegisterEngines(py::module_& m) {
         "Benchmark hook (bench/python_bench.py): nanoseconds this engine's calls\n"
         "have spent inside libautomate's Engine so far. The first call wraps the\n"
         "engine in a timing layer and returns 0. Not part of the API.");
+  m.def("_bench_timeline", &BenchTimeline, py::arg("engine"),
+        "_bench_timeline(engine) -> list[tuple[str, int, int]]\n\n"
+        "Benchmark hook (bench/python_bench.py): (id, submit_ns, wait_ns) of each\n"
+        "Submit since the last call, on an engine wrapped by _bench_inside_ns (Unix\n"
+        "ns when Submit was entered and when a Wait returned it; 0: not yet).\n"
+        "Not part of the API.");
   m.def("_bench_submit_wait", &BenchSubmitWait, py::arg("engine"), py::arg("job"), py::arg("n"),
         py::arg("slice_ms") = 0, py::arg("thread_cpu") = false,
         "_bench_submit_wait(engine, job, n, slice_ms=0, thread_cpu=False) -> list[int]\n\n"
