@@ -86,7 +86,8 @@ void DeallocExecution(PyObject* self) {
   ExecutionObject& e = Self(self);
   if (e.head.weakrefs != nullptr) PyObject_ClearWeakRefs(self);
   e.exec.~Execution();
-  e.handle.~shared_ptr();  // The last reference to a closed engine frees it (GIL released there).
+  // The last reference to the handle closes the engine (~EngineHandle lets the GIL go).
+  e.handle.~shared_ptr();
   type->tp_free(self);
   Py_DECREF(type);  // Instances of a heap type own a reference to it.
 }
