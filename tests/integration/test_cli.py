@@ -689,7 +689,14 @@ def test_recovery_after_engine_sigkill(cli, max_attempts, restart):
     engines = cli.engine_pids()
     assert len(engines) == 1
     os.kill(engines[0], signal.SIGKILL)
-    wait_for(lambda: not pid_alive(engines[0]), what="the engine to die")
+    # Dead, and its lock released: a killed process keeps its files, and so
+    # the state dir's flock, until its last thread has exited, which can be
+    # a while after its main thread shows as a zombie (a thread waiting for
+    # an fdatasync to complete). An engine started before that finds the
+    # lock held and leaves the state dir to "the running engine".
+    wait_for(lambda: not pid_alive(engines[0])
+             and not lock_holders(cli.state_dir / "engine.lock"),
+             what="the engine to die and release the state dir")
     assert cli.status(exec_id)["state"] == "RUNNING", "nothing changed without an engine"
 
     if restart == "engine":
@@ -700,7 +707,19 @@ def test_recovery_after_engine_sigkill(cli, max_attempts, restart):
         done_ids.append(r.stdout.split()[0])
         before_logs[done_ids[-1]] = cli.logs(done_ids[-1]).stdout
         engine = None
-    s = cli.wait_final(exec_id, timeout=30)
+    try:
+        s = cli.wait_final(exec_id, timeout=30)
+    except AssertionError as e:
+        # Say what the engine that should have recovered it did.
+        if engine is None:
+            raise
+        try:
+            out, err = engine.communicate(timeout=2)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{e}; the engine (pid {engine.pid}) is still running, holders of "
+                                 f"the lock: {lock_holders(cli.state_dir / 'engine.lock')}") from e
+        raise AssertionError(f"{e}; the engine exited with {engine.returncode}: "
+                             f"stdout {out!r}, stderr {err!r}") from e
     first = s["attempts"][0]
     assert first["number"] == 1 and first["status"] == "FAILED"
     assert "engine restarted" in first.get("error", ""), first
