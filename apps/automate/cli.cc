@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -235,7 +236,10 @@ int CmdDescribe(Context& ctx, const std::string& name, int64_t version) {
 }
 
 // Streams the log of `id` from `offset` to out/err; SYSTEM lines go to err.
-absl::Status StreamLog(Context& ctx, const std::string& id, int64_t offset, bool follow) {
+// `idle`, if set, runs after each second in which nothing arrived; an error
+// from it ends the stream.
+absl::Status StreamLog(Context& ctx, const std::string& id, int64_t offset, bool follow,
+                       const std::function<absl::Status()>& idle = nullptr) {
   absl::StatusOr<std::unique_ptr<LogReader>> reader = ctx.engine->OpenLog(id, offset, follow);
   if (!reader.ok()) return reader.status();
   std::vector<LogChunk> chunks;
@@ -244,6 +248,9 @@ absl::Status StreamLog(Context& ctx, const std::string& id, int64_t offset, bool
     absl::StatusOr<size_t> n = (*reader)->Read(&chunks, 1 << 20, absl::Now() + absl::Seconds(1));
     if (!n.ok()) {
       return n.status().code() == absl::StatusCode::kOutOfRange ? absl::OkStatus() : n.status();
+    }
+    if (chunks.empty() && idle) {
+      if (absl::Status s = idle(); !s.ok()) return s;
     }
     for (const LogChunk& chunk : chunks) {
       std::ostream& stream = chunk.stream == v1::STDOUT ? ctx.out : ctx.err;
@@ -282,10 +289,27 @@ int CmdRun(Context& ctx, const std::string& job, const std::vector<std::string>&
     return kExitOk;
   }
   ctx.err << "execution " << exec->id() << "\n";
-  if (follow) {
-    if (absl::Status s = StreamLog(ctx, exec->id(), 0, true); !s.ok()) return ctx.Fail(s);
+  // Locally, the background engine may die while we wait (killed, out of
+  // memory): every second without news, make sure one runs, as submitting
+  // did, so that the next engine recovers the execution and this wait ends.
+  std::function<absl::Status()> keep_engine;
+  if (!ctx.remote()) {
+    keep_engine = [&ctx] { return EnsureBackgroundEngine(ctx.state_dir, ctx.self_exe); };
   }
-  absl::StatusOr<v1::Execution> done = ctx.engine->Wait(exec->id(), absl::InfiniteFuture());
+  if (follow) {
+    if (absl::Status s = StreamLog(ctx, exec->id(), 0, true, keep_engine); !s.ok()) {
+      return ctx.Fail(s);
+    }
+  }
+  absl::StatusOr<v1::Execution> done;
+  while (true) {
+    done = ctx.engine->Wait(exec->id(), keep_engine ? absl::Now() + absl::Seconds(1)
+                                                    : absl::InfiniteFuture());
+    if (done.ok() || done.status().code() != absl::StatusCode::kDeadlineExceeded || !keep_engine) {
+      break;
+    }
+    if (absl::Status s = keep_engine(); !s.ok()) return ctx.Fail(s);
+  }
   if (!done.ok()) return ctx.Fail(done.status());
   if (wait && !follow) {
     if (ctx.format() != Format::kTable) {

@@ -652,6 +652,27 @@ def test_second_engine_exits_at_once(cli):
 # Recovery after the engine is killed
 
 
+@pytest.mark.parametrize("mode", ["--wait", "--follow"])
+def test_a_waiting_run_outlives_its_engine(cli, mode):
+    """`run --wait` / `run --follow` whose background engine is killed while it
+    waits starts the next engine itself (as submitting did), which recovers
+    the lost attempt, so the wait ends instead of hanging."""
+    pidfile = cli.tmp / "pids"
+    apply_job(cli, "long", f"echo $$ >> {pidfile}; echo started; exec sleep 60")
+    waiting = cli.popen("run", "long", mode)
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the job to start")
+    engines = cli.engine_pids()
+    assert len(engines) == 1
+    os.kill(engines[0], signal.SIGKILL)
+    out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode != 0, (out, err)
+    assert "engine restarted" in out + err, (out, err)
+    if mode == "--follow":
+        assert out == "started\n", out
+    now = cli.engine_pids()
+    assert len(now) == 1 and now != engines, (engines, now)
+
+
 @pytest.mark.parametrize("max_attempts, restart", [(2, "engine"), (1, "run")],
                          ids=["retried-engine-restart", "single-attempt-run-restart"])
 def test_recovery_after_engine_sigkill(cli, max_attempts, restart):
