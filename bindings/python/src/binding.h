@@ -15,6 +15,7 @@
 #include <pybind11/stl.h>
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <utility>
@@ -87,8 +88,19 @@ using RawMethod = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObjec
 // Adds `method` to the class `cls` under `name` with docstring `doc`
 // (string literals: they must outlive the class). REQUIRES: GIL held.
 void AddRawMethod(const py::handle& cls, const char* name, RawMethod method, const char* doc);
+// `method` as the PyCFunction a PyMethodDef holds (with METH_FASTCALL |
+// METH_KEYWORDS in its flags).
+inline PyCFunction ToPyCFunction(RawMethod method) {
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(method));
+}
 // The keyword names of a METH_FASTCALL | METH_KEYWORDS call, one by one.
 std::string KeywordName(PyObject* kwnames, Py_ssize_t i);
+// Binds the arguments of a METH_FASTCALL | METH_KEYWORDS call as Python binds
+// those of `def fn(names[0]=..., names[1]=..., ...)`: by position in order, or
+// by keyword. values[i] is the argument for names[i], or nullptr if not
+// given. TypeError worded as Python words it. REQUIRES: GIL held.
+void BindArgs(const char* fn, std::initializer_list<const char*> names, PyObject* const* args,
+              Py_ssize_t nargs, PyObject* kwnames, PyObject** values);
 
 // --- engine.cc --------------------------------------------------------------
 // An open engine (embedded or remote) shared by the Python Engine/Client

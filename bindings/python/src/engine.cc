@@ -328,20 +328,15 @@ std::vector<int64_t> BenchSubmitWait(EngineObject& self, const std::string& job,
 // Python loop can do per submit+wait through any binding (one call into C,
 // the GIL released while blocked), the floor engine.run().wait() is measured
 // against.
-PyObject* RawBenchSubmitWaitOne(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+PyObject* RawBenchSubmitWaitOne(PyObject*, PyObject* const* args, Py_ssize_t nargs,
+                                PyObject* kwnames) {
   return CallRaw([&]() -> py::object {
-    if (nargs != 2 || !PyUnicode_Check(args[1])) {
+    if (nargs != 2 || kwnames != nullptr || !PyUnicode_Check(args[1])) {
       throw py::type_error("_bench_submit_wait_one(engine, job: str)");
     }
-    EngineObject& self = py::handle(args[0]).cast<EngineObject&>();
-    SubmitRequest request;
-    request.job = py::cast<std::string>(py::handle(args[1]));
-    request.requested_by = RequestedBy();
-    CheckOk(self.handle->Call([&](Engine& e) -> absl::Status {
-      absl::StatusOr<v1::Execution> exec = e.Submit(request);
-      if (!exec.ok()) return exec.status();
-      return e.Wait(exec->id(), absl::InfiniteFuture()).status();
-    }));
+    // The same C++ as one turn of the C++ loop (_bench_submit_wait).
+    BenchSubmitWait(py::handle(args[0]).cast<EngineObject&>(),
+                    py::cast<std::string>(py::handle(args[1])), 1, 0, false);
     return py::none();
   });
 }
@@ -469,12 +464,17 @@ int64_t BenchInsideNs(EngineObject& self) {
 // The marks the TimingEngine in `self` has kept since the last call, as
 // (id, submit_ns, wait_ns) tuples; raises if the engine is not wrapped.
 py::list BenchTimeline(EngineObject& self) {
-  std::vector<TimingEngine::Mark> marks = self.handle->Call([](Engine& e) {
-    auto* timing = dynamic_cast<TimingEngine*>(&e);
-    return timing != nullptr ? timing->TakeTimeline() : std::vector<TimingEngine::Mark>();
-  });
+  std::optional<std::vector<TimingEngine::Mark>> marks =
+      self.handle->Call([](Engine& e) -> std::optional<std::vector<TimingEngine::Mark>> {
+        auto* timing = dynamic_cast<TimingEngine*>(&e);
+        if (timing == nullptr) return std::nullopt;
+        return timing->TakeTimeline();
+      });
+  if (!marks.has_value()) {
+    throw py::value_error("_bench_timeline: wrap the engine with _bench_inside_ns first");
+  }
   py::list result;
-  for (const TimingEngine::Mark& m : marks) result.append(py::make_tuple(m.id, m.submit_ns, m.wait_ns));
+  for (const TimingEngine::Mark& m : *marks) result.append(py::make_tuple(m.id, m.submit_ns, m.wait_ns));
   return result;
 }
 
@@ -542,9 +542,8 @@ void RegisterEngines(py::module_& m) {
         "Benchmark hook (bench/python_bench.py): n Submit+Wait calls through the\n"
         "C++ API on this engine, each timed in nanoseconds. Not part of the API.");
   {
-    static PyMethodDef def{"_bench_submit_wait_one",
-                           reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&RawBenchSubmitWaitOne)),
-                           METH_FASTCALL,
+    static PyMethodDef def{"_bench_submit_wait_one", ToPyCFunction(&RawBenchSubmitWaitOne),
+                           METH_FASTCALL | METH_KEYWORDS,
                            "_bench_submit_wait_one(engine, job) -> None\n\n"
                            "Benchmark hook (bench/python_bench.py): one Submit+Wait through the C++\n"
                            "API, called without pybind11's dispatch. Not part of the API."};

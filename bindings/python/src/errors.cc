@@ -14,9 +14,12 @@
 // message, which the CLI prints after "automate: ".
 #include <Python.h>
 
+#include <algorithm>
+#include <initializer_list>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "binding.h"
 
 namespace automate::python {
@@ -126,8 +129,7 @@ void CheckSignals() {
 
 void AddRawMethod(const py::handle& cls, const char* name, RawMethod method, const char* doc) {
   // Kept for the life of the interpreter, as the class that points to it.
-  auto function = reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(method));
-  auto* def = new PyMethodDef{name, function, METH_FASTCALL | METH_KEYWORDS, doc};
+  auto* def = new PyMethodDef{name, ToPyCFunction(method), METH_FASTCALL | METH_KEYWORDS, doc};
   py::object descr = py::reinterpret_steal<py::object>(
       PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def));
   if (!descr) throw py::error_already_set();
@@ -138,6 +140,30 @@ void AddRawMethod(const py::handle& cls, const char* name, RawMethod method, con
 
 std::string KeywordName(PyObject* kwnames, Py_ssize_t i) {
   return py::cast<std::string>(py::handle(PyTuple_GET_ITEM(kwnames, i)));
+}
+
+void BindArgs(const char* fn, std::initializer_list<const char*> names, PyObject* const* args,
+              Py_ssize_t nargs, PyObject* kwnames, PyObject** values) {
+  const Py_ssize_t count = static_cast<Py_ssize_t>(names.size());
+  if (nargs > count) {
+    throw py::type_error(absl::StrCat(fn, "() takes at most ", count,
+                                      count == 1 ? " argument (" : " arguments (",
+                                      absl::StrJoin(names, ", "), ")"));
+  }
+  for (Py_ssize_t i = 0; i < count; ++i) values[i] = i < nargs ? args[i] : nullptr;
+  Py_ssize_t keywords = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t k = 0; k < keywords; ++k) {
+    std::string name = KeywordName(kwnames, k);
+    auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) {
+      throw py::type_error(absl::StrCat(fn, "() got an unexpected keyword argument '", name, "'"));
+    }
+    PyObject*& value = values[it - names.begin()];
+    if (value != nullptr) {
+      throw py::type_error(absl::StrCat(fn, "() got multiple values for argument '", name, "'"));
+    }
+    value = args[nargs + k];
+  }
 }
 
 }  // namespace automate::python

@@ -164,18 +164,8 @@ void RegisterAttempt(py::module_& m) {
 // wait(timeout=None), with the CPython API (see CallRaw).
 PyObject* RawWait(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   return CallRaw([&]() -> py::object {
-    Py_ssize_t keywords = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs + keywords > 1) {
-      throw py::type_error("wait() takes at most 1 argument (timeout)");
-    }
-    PyObject* timeout = nargs == 1 ? args[0] : nullptr;
-    if (keywords == 1) {
-      std::string name = KeywordName(kwnames, 0);
-      if (name != "timeout") {
-        throw py::type_error(absl::StrCat("wait() got an unexpected keyword argument '", name, "'"));
-      }
-      timeout = args[0];
-    }
+    PyObject* timeout;
+    BindArgs("wait", {"timeout"}, args, nargs, kwnames, &timeout);
     std::optional<double> seconds;
     if (timeout != nullptr && timeout != Py_None) {
       seconds = PyFloat_AsDouble(timeout);
@@ -190,21 +180,8 @@ PyObject* RawWait(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObj
 // object with a truth value, ``offset`` an int.
 PyObject* RawLogs(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   return CallRaw([&]() -> py::object {
-    PyObject* values[2] = {nullptr, nullptr};  // follow, offset
-    if (nargs > 2) throw py::type_error("logs() takes at most 2 arguments (follow, offset)");
-    for (Py_ssize_t i = 0; i < nargs; ++i) values[i] = args[i];
-    Py_ssize_t keywords = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t i = 0; i < keywords; ++i) {
-      std::string name = KeywordName(kwnames, i);
-      int slot = name == "follow" ? 0 : name == "offset" ? 1 : -1;
-      if (slot < 0) {
-        throw py::type_error(absl::StrCat("logs() got an unexpected keyword argument '", name, "'"));
-      }
-      if (values[slot] != nullptr) {
-        throw py::type_error(absl::StrCat("logs() got multiple values for argument '", name, "'"));
-      }
-      values[slot] = args[nargs + i];
-    }
+    PyObject* values[2];  // follow, offset
+    BindArgs("logs", {"follow", "offset"}, args, nargs, kwnames, values);
     bool follow = false;
     if (values[0] != nullptr) {
       int truth = PyObject_IsTrue(values[0]);
@@ -290,9 +267,7 @@ py::object GetJobSpec(const v1::Execution& e) { return MessageToDict(e.job_spec(
 char* Text(const char* literal) { return const_cast<char*>(literal); }
 
 PyCFunction Method(PyObject* (*f)(PyObject*, PyObject*)) { return f; }
-PyCFunction Method(RawMethod f) {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
-}
+PyCFunction Method(RawMethod f) { return ToPyCFunction(f); }
 
 PyMethodDef g_methods[] = {
     {"wait", Method(&RawWait), METH_FASTCALL | METH_KEYWORDS,

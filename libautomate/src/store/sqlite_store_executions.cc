@@ -77,19 +77,18 @@ absl::Status UpdateRow(SqliteDb& db, ExecutionRow& row) {
   BindColumns(stmt, row);
   stmt.Bind(9, row.old_version);
   AUTOMATE_RETURN_IF_ERROR(stmt.Run());
-  if (db.changes() == 1) {
-    // (A point read costs a fraction of what UPDATE ... RETURNING does here.)
-    AUTOMATE_ASSIGN_OR_RETURN(
-        SqliteStmt flag, db.Prepare("SELECT cancel_requested FROM executions WHERE id = ?1"));
-    flag.BindText(1, row.execution->id());
-    AUTOMATE_ASSIGN_OR_RETURN(bool found, flag.Step());
-    row.cancel_requested = found && flag.ColumnInt(0) != 0;
-    return flag.Run();
-  }
-  AUTOMATE_ASSIGN_OR_RETURN(SqliteStmt find,
-                            db.Prepare("SELECT version FROM executions WHERE id = ?1"));
+  const bool updated = db.changes() == 1;
+  // One point read after the UPDATE serves both outcomes: the flag when it
+  // matched, the stored version when it did not. (It costs a fraction of
+  // what UPDATE ... RETURNING does here.)
+  AUTOMATE_ASSIGN_OR_RETURN(
+      SqliteStmt find, db.Prepare("SELECT version, cancel_requested FROM executions WHERE id = ?1"));
   find.BindText(1, row.execution->id());
   AUTOMATE_ASSIGN_OR_RETURN(bool found, find.Step());
+  if (updated) {
+    row.cancel_requested = found && find.ColumnInt(1) != 0;
+    return absl::OkStatus();
+  }
   if (!found) {
     return absl::NotFoundError(
         absl::StrCat("sqlite store: update execution ", row.execution->id(), ": not found"));
