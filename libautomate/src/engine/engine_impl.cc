@@ -11,7 +11,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "automate/execution.h"
 #include "automate/job.h"
 #include "engine/backoff.h"
@@ -108,19 +107,6 @@ absl::Status EngineImpl::DeleteJob(absl::string_view name) {
 
 // ---------------------------------------------------------------------------
 // Submit and cancel
-
-namespace {
-
-// `status` with "requests[i]: " in front of each line of its message (args
-// errors come one per line).
-absl::Status ForRequest(const absl::Status& status, size_t i) {
-  std::string prefix = absl::StrCat("requests[", i, "]: ");
-  std::string message = prefix + std::string(status.message());
-  absl::StrReplaceAll({{"\n", "\n" + prefix}}, &message);
-  return absl::Status(status.code(), message);
-}
-
-}  // namespace
 
 struct EngineImpl::SubmitContext {
   std::map<std::pair<std::string, int64_t>, v1::Job> jobs;  // (name, version asked for).
@@ -236,7 +222,7 @@ absl::StatusOr<std::vector<v1::Execution>> EngineImpl::SubmitBatch(
   std::vector<v1::AuditEntry*> audits;
   for (size_t i = 0; i < requests.size(); ++i) {
     absl::StatusOr<v1::Execution> exec = NewExecution(requests[i], now, context);
-    if (!exec.ok()) return ForRequest(exec.status(), i);
+    if (!exec.ok()) return Annotate(exec.status(), absl::StrCat("requests[", i, "]"));
     execs.push_back(*std::move(exec));
     audits.push_back(requests[i].audit);
   }

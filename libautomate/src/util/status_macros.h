@@ -2,11 +2,13 @@
 #ifndef AUTOMATE_UTIL_STATUS_MACROS_H_
 #define AUTOMATE_UTIL_STATUS_MACROS_H_
 
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 
 #define AUTOMATE_STATUS_CONCAT_INNER_(a, b) a##b
@@ -29,10 +31,14 @@
 
 namespace automate::internal {
 
-// The same status with "context: " put before its message.
+// The same status with "context: " put before each line of its message
+// (a message of several problems has one per line, each to be read alone).
 inline absl::Status Annotate(const absl::Status& status, absl::string_view context) {
   if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
+  std::string prefix = absl::StrCat(context, ": ");
+  std::string message = prefix + std::string(status.message());
+  absl::StrReplaceAll({{"\n", "\n" + prefix}}, &message);
+  return absl::Status(status.code(), std::move(message));
 }
 
 }  // namespace automate::internal
