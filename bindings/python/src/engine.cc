@@ -213,13 +213,8 @@ std::string RequestedBy() {
   return user != nullptr ? user : "";
 }
 
-py::object Run(EngineObject& self, const std::string& job, const py::object& args,
-               int64_t job_version, const py::kwargs& params) {
-  SubmitRequest request;
-  request.job = job;
-  request.job_version = job_version;
-  if (!args.is_none()) AddArgs(args, &request.args);
-  AddArgs(params, &request.args);
+// Submits `request` and returns its Execution. REQUIRES: GIL held.
+py::object Run(EngineObject& self, SubmitRequest& request) {
   request.requested_by = RequestedBy();
   v1::Execution* snapshot = nullptr;
   py::object execution = MakeExecution(self.handle, &snapshot);
@@ -478,8 +473,29 @@ py::list BenchTimeline(EngineObject& self) {
   return result;
 }
 
+// `self`, a BaseEngine method's (an Engine or a Client), as its EngineObject.
+// pybind11's caster looks the C++ type up in its registries, about 1 us right
+// after a blocking call (bench/README.md, Python bindings); but these
+// instances keep the pointer to their value inline (pybind11's simple
+// layout: one C++ type, no multiple inheritance), and that value's
+// EngineObject is at the same address (standard layout, asserted below).
+// Another layout goes through the caster.
+EngineObject& EngineOf(PyObject* self) {
+  static_assert(std::is_standard_layout_v<LocalEngineObject> && std::is_standard_layout_v<ClientObject>,
+                "EngineOf() reads their EngineObject at their own address");
+  auto* instance = reinterpret_cast<py::detail::instance*>(self);
+  if (!instance->simple_layout) return py::handle(self).cast<EngineObject&>();
+  void* value = instance->simple_value_holder[0];
+  if (value == nullptr) {  // Made with __new__ alone.
+    throw py::type_error(absl::StrCat(Py_TYPE(self)->tp_name, ".__init__() was not called"));
+  }
+  return *static_cast<EngineObject*>(value);
+}
+
 // run(job, /, args=None, *, job_version=0, **params), with the CPython API
-// (see CallRaw): the arguments as Python binds them, then Run().
+// (see CallRaw): the arguments as Python binds them, then Run(). Params
+// given both in ``args`` and as keywords are refused, as AddArgs refuses
+// them.
 PyObject* RawRun(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   return CallRaw([&]() -> py::object {
     if (nargs < 1 || nargs > 2) {
@@ -487,27 +503,32 @@ PyObject* RawRun(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObje
           "run() takes 1 or 2 positional arguments (job, args) but ", nargs, " were given"));
     }
     if (!PyUnicode_Check(args[0])) throw py::type_error("run(): job must be a str");
-    std::string job = py::cast<std::string>(py::handle(args[0]));
-    bool have_args = nargs == 2;
-    py::object run_args = have_args ? py::reinterpret_borrow<py::object>(args[1]) : py::none();
-    int64_t job_version = 0;
-    py::kwargs params;
+    SubmitRequest request;
+    request.job = py::cast<std::string>(py::handle(args[0]));
+    PyObject* run_args = nargs == 2 ? args[1] : nullptr;
     Py_ssize_t keywords = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    std::vector<std::pair<std::string, py::handle>> params;  // Empty: no allocation.
     for (Py_ssize_t i = 0; i < keywords; ++i) {
       std::string name = KeywordName(kwnames, i);
-      py::handle value(args[nargs + i]);
+      PyObject* value = args[nargs + i];
       if (name == "args") {
-        if (have_args) throw py::type_error("run() got multiple values for argument 'args'");
-        run_args = py::reinterpret_borrow<py::object>(value);
-        have_args = true;
+        if (run_args != nullptr) throw py::type_error("run() got multiple values for argument 'args'");
+        run_args = value;
       } else if (name == "job_version") {
-        if (!PyLong_Check(value.ptr())) throw py::type_error("run(): job_version must be an int");
-        job_version = py::cast<int64_t>(value);
+        if (!PyLong_Check(value)) throw py::type_error("run(): job_version must be an int");
+        request.job_version = py::cast<int64_t>(py::handle(value));
       } else {
-        params[py::str(name)] = value;  // "job" too: it is positional-only.
+        params.emplace_back(std::move(name), value);  // "job" too: it is positional-only.
       }
     }
-    return Run(py::handle(self).cast<EngineObject&>(), job, run_args, job_version, params);
+    if (run_args != nullptr && run_args != Py_None) AddArgs(run_args, &request.args);
+    for (auto& [name, value] : params) {
+      std::string arg = ArgValue(name, value);
+      if (!request.args.try_emplace(std::move(name), std::move(arg)).second) {  // `name` kept if so.
+        throw py::type_error(absl::StrCat("run() got two values for param ", name));
+      }
+    }
+    return Run(EngineOf(self), request);
   });
 }
 

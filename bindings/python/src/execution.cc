@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "automate/execution.h"
@@ -19,6 +20,25 @@ namespace {
 struct AttemptObject {
   v1::Attempt attempt;
 };
+
+// Snapshots this thread let go of, freed in its next wait(). A final
+// snapshot is a dozen allocations; freed where it is let go of (a wait()
+// returning the new one, an Execution freed), right after the thread woke
+// from a blocking call with every cache cold, they put about 2 us on the
+// path from one job's end to the next submit of a run().wait() loop
+// (bench/README.md, Python bindings). In the next wait(), with the GIL
+// released and that job starting, they are off that path. Bounded, so a
+// thread that never waits keeps only a few.
+thread_local std::vector<v1::Execution> t_graveyard;
+constexpr size_t kGraveyardSize = 8;
+
+// Takes the contents of `exec` (leaving it empty) to free later, if there
+// is room; else leaves it for its owner to free now.
+void Bury(v1::Execution& exec) {
+  if (t_graveyard.size() >= kGraveyardSize) return;
+  if (t_graveyard.capacity() == 0) t_graveyard.reserve(kGraveyardSize);
+  t_graveyard.emplace_back(std::move(exec));  // Swaps: nothing is freed here.
+}
 
 // The Execution type is written against the CPython API rather than with
 // pybind11 (as Attempt is): run().wait() makes and frees one per call, right
@@ -55,11 +75,13 @@ struct ExecutionObject {
     while (true) {
       absl::Time slice_end;
       absl::StatusOr<v1::Execution> done = handle->Call([&](Engine& e) {
+        t_graveyard.clear();
         slice_end = std::min(deadline, absl::Now() + kWaitSlice);
         return e.Wait(id, slice_end);
       });
       if (done.ok()) {
-        exec.Swap(&*done);  // The old snapshot goes with `done`.
+        exec.Swap(&*done);
+        Bury(*done);  // The old snapshot.
         return;
       }
       if (done.status().code() != absl::StatusCode::kDeadlineExceeded || slice_end >= deadline) {
@@ -85,6 +107,7 @@ void DeallocExecution(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   ExecutionObject& e = Self(self);
   if (e.head.weakrefs != nullptr) PyObject_ClearWeakRefs(self);
+  Bury(e.exec);
   e.exec.~Execution();
   // The last reference to the handle closes the engine (~EngineHandle lets the GIL go).
   e.handle.~shared_ptr();

@@ -196,6 +196,30 @@ def test_execution_objects(backend):
     assert [h.state for h in history] == ["succeeded"]
 
 
+def test_run_reads_its_engine_from_any_engine_or_client(backend, tmp_path, daemon):
+    # run() takes its engine straight from the instance (not through
+    # pybind11's caster): subclasses work, other objects and instances whose
+    # __init__ never ran are refused with a TypeError.
+    name = unique_name()
+    backend.apply(local_job(name, "true"))
+    if isinstance(backend, automate.Engine):
+        class Sub(automate.Engine):
+            pass
+        sub = Sub(tmp_path / "sub")
+    else:
+        class Sub(automate.Client):
+            pass
+        sub = Sub(daemon.url, daemon.tokens["admin"])
+    with sub:
+        sub.apply(local_job(name, "true"))
+        assert sub.run(name).wait(30).state == "succeeded"
+    with pytest.raises(TypeError, match="doesn't apply to a 'object' object"):
+        automate.BaseEngine.run(object(), name)
+    bare = type(backend).__new__(type(backend))
+    with pytest.raises(TypeError, match=r"__init__\(\) was not called"):
+        bare.run(name)
+
+
 def test_run_many_is_one_batch_all_or_nothing(backend):
     name = unique_name()
     backend.apply(local_job(name, "echo \"$HOST\"",
