@@ -4,7 +4,9 @@ bench/python_bench.cc, through `import automate` (bench/run_python_benchmarks.sh
 runs both, alternately, and prints the overhead per call).
 
 One round, on a fresh state dir:
-  submit_wait    N x engine.run("trivial").wait()   (Submit + Wait of ["true"])
+  submit_wait    N x engine.run("trivial").wait()   (Submit + Wait of ["true"]),
+                 timed per block of 10 calls in a bare loop, as every submit+wait
+                 here and on the C++ side (percentiles: of blocks, per call)
   submit_wait_interleaved
                  N x the same from C++ (a benchmark hook in the extension calling
                  Engine::Submit and Engine::Wait on the same engine, in a C++
@@ -108,30 +110,52 @@ def main():
         with automate.Engine(state) as engine:  # poll_interval 20 ms, max_running 16
             engine.apply({"name": "trivial", "executor": {"local": {"command": ["true"]}}})
             last = []
+            run = _automate._bench_submit_wait_one
 
-            def submit_wait():
-                execution = engine.run("trivial").wait()
+            # Each way is timed per block of 10 calls made in a bare loop,
+            # the state checked after the block, untimed: timing every call
+            # from Python (a function call, two clock reads, a list append
+            # and a state check per call) would add a few microseconds of
+            # the harness's own to the Python side that the C++ side, timed
+            # in C++, does not pay. Percentiles are of blocks, per call.
+            def python_10():
+                t0 = time.perf_counter_ns()
+                for _ in range(10):
+                    execution = engine.run("trivial").wait()
+                ns = time.perf_counter_ns() - t0
                 if execution.state != "succeeded":
                     raise SystemExit(f"a run did not succeed: {execution!r}")
                 last[:] = [execution]
+                return ns
 
-            timed(args.warmup, submit_wait)
-            report("submit_wait", timed(args.n, submit_wait))
+            def cpp_10():  # Timed the same way, the hook's 10 calls in one.
+                t0 = time.perf_counter_ns()
+                _automate._bench_submit_wait(engine, "trivial", 10)
+                return time.perf_counter_ns() - t0
+
+            def cpp_from_python_10():
+                t0 = time.perf_counter_ns()
+                for _ in range(10):
+                    run(engine, "trivial")
+                return time.perf_counter_ns() - t0
+
+            for _ in range(max(1, args.warmup // 10)):
+                python_10()
+            report("submit_wait", [python_10() for _ in range(args.n // 10)], calls_per_sample=10)
             # The same N calls from C++ (a hook in the extension that calls
             # Engine::Submit and Wait on this engine, 10 in a C++ loop), from
-            # a Python loop calling that hook for one call at a time (what
-            # returning to the interpreter between calls costs, without any
-            # of the binding's objects), and from Python, in blocks of 10
-            # taken in turns: all three see the same machine moment.
-            cpp, cpp_from_python, py = [], [], []
-            one = lambda: _automate._bench_submit_wait_one(engine, "trivial")  # noqa: E731
-            for _ in range(args.n // 10):
-                cpp += _automate._bench_submit_wait(engine, "trivial", 10)
-                cpp_from_python += timed(10, one)
-                py += timed(10, submit_wait)
-            report("submit_wait_interleaved", cpp, side="cpp")
-            report("submit_wait_interleaved", cpp_from_python, side="cpp_from_python")
-            report("submit_wait_interleaved", py)
+            # a Python loop calling a hook that makes one submit+wait per
+            # call (what returning to the interpreter between calls costs,
+            # without any of the binding's objects), and from Python, in
+            # blocks of 10 taken in turns (the order reversed every other
+            # turn): all three see the same machine moment.
+            ways = [("cpp", cpp_10), ("cpp_from_python", cpp_from_python_10), ("python", python_10)]
+            blocks = {side: [] for side, _ in ways}
+            for turn in range(args.n // 10):
+                for side, way in ways if turn % 2 == 0 else ways[::-1]:
+                    blocks[side].append(way())
+            for side, ns in blocks.items():
+                report("submit_wait_interleaved", ns, side=side, calls_per_sample=10)
             # Store reads, before the engine is wrapped below (as the C++
             # side's are not).
             report("get_job", timed(args.m, lambda: engine.job("trivial")))
@@ -156,11 +180,17 @@ def main():
                     execution = engine.run("trivial").wait()
                 last[:] = [execution]
 
-            for block in range(args.n // 10):
+            def cpp_block(block):
                 cpp_out.append(outside(engine, lambda: _automate._bench_submit_wait(engine, "trivial", 10)))
                 take_marks("cpp", block)
+
+            def python_block(block):
                 py_out.append(outside(engine, bare_10))
                 take_marks("python", block)
+
+            for block in range(args.n // 10):  # The order reversed every other block.
+                for way in (cpp_block, python_block) if block % 2 == 0 else (python_block, cpp_block):
+                    way(block)
                 if last[0].state != "succeeded":
                     raise SystemExit(f"a run did not succeed: {last[0]!r}")
             report("submit_wait_outside", cpp_out, side="cpp", calls_per_sample=10)

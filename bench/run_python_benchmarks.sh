@@ -53,7 +53,7 @@ def get(side, op):
     return sorted((r for r in rows if r["side"] == side and r["op"] == op), key=lambda r: r["round"])
 per_call = lambda r: r["seconds"] / r["n"] * 1e6
 print("overhead = (Python time - C++ time) / calls, from the median round of each side;")
-print("paired: the same per pair of rounds; p50: of single calls\n")
+print("paired: the same per pair of rounds; p50: submit+waits timed per block of 10 (p50 of blocks, per call), reads per call\n")
 print(f"{'op':<23} {'calls':>6} {'C++':>9} {'Python':>9} {'overhead':>9}   {'paired rounds (min..max)':<26} {'p50 C++':>8} {'p50 Py':>8} {'p50 diff':>8}")
 for op in ("submit_wait", "submit_wait_interleaved", "submit_wait_outside", "get_job", "get_execution"):
     cpp, py = get("cpp", op), get("python", op)
