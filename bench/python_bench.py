@@ -110,14 +110,15 @@ def main():
         with automate.Engine(state) as engine:  # poll_interval 20 ms, max_running 16
             engine.apply({"name": "trivial", "executor": {"local": {"command": ["true"]}}})
             last = []
-            run = _automate._bench_submit_wait_one
+            floor_call = _automate._bench_submit_wait_one
 
             # Each way is timed per block of 10 calls made in a bare loop,
-            # the state checked after the block, untimed: timing every call
-            # from Python (a function call, two clock reads, a list append
-            # and a state check per call) would add a few microseconds of
-            # the harness's own to the Python side that the C++ side, timed
-            # in C++, does not pay. Percentiles are of blocks, per call.
+            # the state checked after the block, untimed, so that both sides
+            # are timed alike: timing every call from Python would put the
+            # harness's own work (a function call, two clock reads, a list
+            # append, a state check) on the Python side only, as the C++
+            # side times its calls in C++. Percentiles are of blocks, per
+            # call.
             def python_10():
                 t0 = time.perf_counter_ns()
                 for _ in range(10):
@@ -136,7 +137,7 @@ def main():
             def cpp_from_python_10():
                 t0 = time.perf_counter_ns()
                 for _ in range(10):
-                    run(engine, "trivial")
+                    floor_call(engine, "trivial")
                 return time.perf_counter_ns() - t0
 
             for _ in range(max(1, args.warmup // 10)):

@@ -173,14 +173,19 @@ std::string ArgValue(const std::string& name, const py::handle& value) {
                                     py::cast<std::string>(py::type::of(value).attr("__name__"))));
 }
 
+// Adds param `name` = `value` to `args`; a second value for it is refused.
+void AddArg(std::string name, const py::handle& value, std::map<std::string, std::string>* args) {
+  std::string arg = ArgValue(name, value);
+  if (!args->try_emplace(std::move(name), std::move(arg)).second) {  // `name` kept if so.
+    throw py::type_error(absl::StrCat("run() got two values for param ", name));
+  }
+}
+
 void AddArgs(const py::handle& mapping, std::map<std::string, std::string>* args) {
   py::dict dict(py::reinterpret_borrow<py::object>(mapping));  // Any mapping.
   for (auto item : dict) {
     if (!py::isinstance<py::str>(item.first)) throw py::type_error("param names must be str");
-    std::string name = py::cast<std::string>(item.first);
-    if (!args->emplace(name, ArgValue(name, item.second)).second) {
-      throw py::type_error(absl::StrCat("run() got two values for param ", name));
-    }
+    AddArg(py::cast<std::string>(item.first), item.second, args);
   }
 }
 
@@ -493,9 +498,8 @@ EngineObject& EngineOf(PyObject* self) {
 }
 
 // run(job, /, args=None, *, job_version=0, **params), with the CPython API
-// (see CallRaw): the arguments as Python binds them, then Run(). Params
-// given both in ``args`` and as keywords are refused, as AddArgs refuses
-// them.
+// (see CallRaw): the arguments as Python binds them, then Run(). A param
+// given both in ``args`` and as a keyword is refused (AddArg).
 PyObject* RawRun(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   return CallRaw([&]() -> py::object {
     if (nargs < 1 || nargs > 2) {
@@ -522,12 +526,7 @@ PyObject* RawRun(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObje
       }
     }
     if (run_args != nullptr && run_args != Py_None) AddArgs(run_args, &request.args);
-    for (auto& [name, value] : params) {
-      std::string arg = ArgValue(name, value);
-      if (!request.args.try_emplace(std::move(name), std::move(arg)).second) {  // `name` kept if so.
-        throw py::type_error(absl::StrCat("run() got two values for param ", name));
-      }
-    }
+    for (auto& [name, value] : params) AddArg(std::move(name), value, &request.args);
     return Run(EngineOf(self), request);
   });
 }
