@@ -323,6 +323,31 @@ std::vector<int64_t> BenchSubmitWait(EngineObject& self, const std::string& job,
   }));
 }
 
+PyTypeObject* g_base_engine_type = nullptr;  // automate.BaseEngine; set by RegisterEngines.
+
+// `object`, an Engine or a Client, as its EngineObject; TypeError if it is
+// neither. pybind11's caster looks the C++ type up in its registries, about
+// 1 us right after a blocking call (bench/README.md, Python bindings); but
+// these instances keep the pointer to their value inline (pybind11's simple
+// layout: one C++ type, no multiple inheritance), and that value's
+// EngineObject is at the same address (standard layout, asserted below).
+// Another layout goes through the caster.
+EngineObject& EngineOf(PyObject* object) {
+  static_assert(std::is_standard_layout_v<LocalEngineObject> && std::is_standard_layout_v<ClientObject>,
+                "EngineOf() reads their EngineObject at their own address");
+  if (!PyObject_TypeCheck(object, g_base_engine_type)) {
+    throw py::type_error(absl::StrCat("expected an automate.Engine or automate.Client, not ",
+                                      Py_TYPE(object)->tp_name));
+  }
+  auto* instance = reinterpret_cast<py::detail::instance*>(object);
+  if (!instance->simple_layout) return py::handle(object).cast<EngineObject&>();
+  void* value = instance->simple_value_holder[0];
+  if (value == nullptr) {  // Made with __new__ alone.
+    throw py::type_error(absl::StrCat(Py_TYPE(object)->tp_name, ".__init__() was not called"));
+  }
+  return *static_cast<EngineObject*>(value);
+}
+
 // For bench/python_bench.py only: one Submit+Wait of `job`, as a CPython
 // METH_FASTCALL function (no pybind11 dispatch), returning None: the least a
 // Python loop can do per submit+wait through any binding (one call into C,
@@ -335,8 +360,7 @@ PyObject* RawBenchSubmitWaitOne(PyObject*, PyObject* const* args, Py_ssize_t nar
       throw py::type_error("_bench_submit_wait_one(engine, job: str)");
     }
     // The same C++ as one turn of the C++ loop (_bench_submit_wait).
-    BenchSubmitWait(py::handle(args[0]).cast<EngineObject&>(),
-                    py::cast<std::string>(py::handle(args[1])), 1, 0, false);
+    BenchSubmitWait(EngineOf(args[0]), py::cast<std::string>(py::handle(args[1])), 1, 0, false);
     return py::none();
   });
 }
@@ -478,25 +502,6 @@ py::list BenchTimeline(EngineObject& self) {
   return result;
 }
 
-// `self`, a BaseEngine method's (an Engine or a Client), as its EngineObject.
-// pybind11's caster looks the C++ type up in its registries, about 1 us right
-// after a blocking call (bench/README.md, Python bindings); but these
-// instances keep the pointer to their value inline (pybind11's simple
-// layout: one C++ type, no multiple inheritance), and that value's
-// EngineObject is at the same address (standard layout, asserted below).
-// Another layout goes through the caster.
-EngineObject& EngineOf(PyObject* self) {
-  static_assert(std::is_standard_layout_v<LocalEngineObject> && std::is_standard_layout_v<ClientObject>,
-                "EngineOf() reads their EngineObject at their own address");
-  auto* instance = reinterpret_cast<py::detail::instance*>(self);
-  if (!instance->simple_layout) return py::handle(self).cast<EngineObject&>();
-  void* value = instance->simple_value_holder[0];
-  if (value == nullptr) {  // Made with __new__ alone.
-    throw py::type_error(absl::StrCat(Py_TYPE(self)->tp_name, ".__init__() was not called"));
-  }
-  return *static_cast<EngineObject*>(value);
-}
-
 // run(job, /, args=None, *, job_version=0, **params), with the CPython API
 // (see CallRaw): the arguments as Python binds them, then Run(). A param
 // given both in ``args`` and as a keyword is refused (AddArg).
@@ -511,7 +516,6 @@ PyObject* RawRun(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObje
     request.job = py::cast<std::string>(py::handle(args[0]));
     PyObject* run_args = nargs == 2 ? args[1] : nullptr;
     Py_ssize_t keywords = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-    std::vector<std::pair<std::string, py::handle>> params;  // Empty: no allocation.
     for (Py_ssize_t i = 0; i < keywords; ++i) {
       std::string name = KeywordName(kwnames, i);
       PyObject* value = args[nargs + i];
@@ -522,11 +526,10 @@ PyObject* RawRun(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObje
         if (!PyLong_Check(value)) throw py::type_error("run(): job_version must be an int");
         request.job_version = py::cast<int64_t>(py::handle(value));
       } else {
-        params.emplace_back(std::move(name), value);  // "job" too: it is positional-only.
+        AddArg(std::move(name), value, &request.args);  // "job" too: it is positional-only.
       }
     }
     if (run_args != nullptr && run_args != Py_None) AddArgs(run_args, &request.args);
-    for (auto& [name, value] : params) AddArg(std::move(name), value, &request.args);
     return Run(EngineOf(self), request);
   });
 }
@@ -584,6 +587,7 @@ void RegisterEngines(py::module_& m) {
       "Thread-safe; every call that may block releases the GIL. Usable as a\n"
       "context manager (close() at the end). Errors are automate.Error\n"
       "subclasses with the messages the automate CLI prints.");
+  g_base_engine_type = reinterpret_cast<PyTypeObject*>(base.ptr());  // The module keeps it.
   base
       .def("apply", &Apply, py::arg("spec"),
            "apply(spec) -> list[Job]\n\n"

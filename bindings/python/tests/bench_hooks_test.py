@@ -7,6 +7,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+import automate
+
 from conftest import REPO, isolated_env
 
 SCRIPT = REPO / "bench" / "python_bench.py"
@@ -43,3 +47,14 @@ def test_python_bench_runs_and_its_figures_add_up(tmp_path):
     outside = ops[("python", "submit_wait_outside")]
     whole = ops[("python", "submit_wait_interleaved")]
     assert outside["seconds"] < whole["seconds"] / 2, (outside, whole)
+
+
+def test_the_floor_hook_takes_only_an_engine(engine):
+    # _bench_submit_wait_one reads its engine as run() does (EngineOf), which
+    # checks the type itself: the hook is a plain function, with no method
+    # descriptor to check it first.
+    from automate import _automate
+    with pytest.raises(TypeError, match="expected an automate.Engine or automate.Client, not object"):
+        _automate._bench_submit_wait_one(object(), "x")
+    with pytest.raises(automate.NotFound):
+        _automate._bench_submit_wait_one(engine, "no-such-job")
