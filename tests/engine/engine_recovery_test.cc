@@ -1,15 +1,23 @@
 // Recovery with a backend whose attempts outlive the engine (as containers
 // do): a reattached attempt that already ended reports its outcome from
 // inside Reattach(), before the engine has recorded the run; the outcome must
-// still finish the execution.
+// still finish the execution. And recovery of an attempt whose start only the
+// start journal knows (the engine died before the writer stored it).
+#include <sys/stat.h>
+
+#include <fstream>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "absl/strings/str_split.h"
 #include "automate/automate.h"
+#include "engine/start_journal.h"
 #include "gtest/gtest.h"
+#include "util/proto_time.h"
 #include "util/test_util.h"
 
 namespace automate_testing {
@@ -85,6 +93,140 @@ TEST(EngineRecoveryTest, AttemptThatEndedBeforeReattachReturnedFinishesTheExecut
   EXPECT_EQ(done->state(), v1::SUCCEEDED);
   EXPECT_EQ(done->exit_code(), 0);
   EXPECT_EQ(done->attempts_size(), 1);
+}
+
+// What a previous engine leaves when it dies after noting a start in the
+// journal and before its writer stored it: the execution as submitted
+// (pending, no attempts) and the journal line. The local job appends to
+// `marker` each time it runs.
+std::string SubmitWithUnrecordedStart(const std::string& dir, const std::string& marker,
+                                      int max_attempts) {
+  auto options = automate::DefaultEngineOptions(dir);
+  EXPECT_TRUE(options.ok()) << options.status();
+  options->dispatch = false;  // Stores the execution; starts nothing.
+  auto client = automate::Engine::Open(*std::move(options));
+  EXPECT_TRUE(client.ok()) << client.status();
+  if (!client.ok()) return "";
+  v1::JobSpec spec;
+  spec.set_name("once");
+  auto* local = spec.mutable_executor()->mutable_local();
+  for (const char* arg : {"/bin/sh", "-c", "echo ran >> \"$0\"; echo out"}) local->add_command(arg);
+  local->add_command(marker);
+  spec.mutable_retry()->set_max_attempts(max_attempts);
+  spec.mutable_retry()->mutable_initial_backoff()->set_nanos(10'000'000);
+  EXPECT_TRUE((*client)->ApplyJob(spec).ok());
+  automate::SubmitRequest request;
+  request.job = "once";
+  auto exec = (*client)->Submit(request);
+  EXPECT_TRUE(exec.ok()) << exec.status();
+  if (!exec.ok()) return "";
+  auto journal = automate::internal::StartJournal::Open(dir + "/starts.journal");
+  EXPECT_TRUE(journal.ok()) << journal.status();
+  EXPECT_TRUE((*journal)->Record({exec->id(), 1, 0, absl::Now()}).ok());
+  return exec->id();
+}
+
+std::string StoredLog(automate::Engine& engine, const std::string& id) {
+  auto reader = engine.OpenLog(id, 0, false);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  std::string text;
+  std::vector<automate::LogChunk> chunks;
+  while (reader.ok()) {
+    chunks.clear();
+    auto n = (*reader)->Read(&chunks, 1 << 20, absl::InfiniteFuture());
+    if (!n.ok()) break;
+    for (const auto& c : chunks) text += c.data;
+  }
+  return text;
+}
+
+int64_t FileSize(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
+}
+
+TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsIsLostNotRunAgain) {
+  TempDir dir;
+  const std::string marker = dir.path() + "/marker";
+  const std::string id = SubmitWithUnrecordedStart(dir.path(), marker, /*max_attempts=*/1);
+  ASSERT_FALSE(id.empty());
+  auto engine = automate::Engine::Open(*automate::DefaultEngineOptions(dir.path()));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto done = (*engine)->Wait(id, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(done.ok()) << done.status();
+  // One attempt, as the job's policy allows: the one that ran, lost.
+  EXPECT_EQ(done->state(), v1::FAILED);
+  EXPECT_EQ(done->error(), "engine restarted");
+  ASSERT_EQ(done->attempts_size(), 1);
+  EXPECT_EQ(done->attempts(0).status(), v1::Attempt::FAILED);
+  EXPECT_EQ(done->attempts(0).error(), "engine restarted");
+  EXPECT_EQ(done->attempts(0).executor(), "local");
+  EXPECT_TRUE(done->has_start_time());
+  EXPECT_FALSE(std::ifstream(marker).good()) << "the execution ran again";
+  EXPECT_NE(StoredLog(**engine, id).find("attempt 1 was lost: engine restarted"), std::string::npos);
+  // Stored now, so the journal forgot it.
+  EXPECT_EQ(FileSize(dir.path() + "/starts.journal"), 0);
+}
+
+TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsCountsAgainstTheRetries) {
+  TempDir dir;
+  const std::string marker = dir.path() + "/marker";
+  const std::string id = SubmitWithUnrecordedStart(dir.path(), marker, /*max_attempts=*/2);
+  ASSERT_FALSE(id.empty());
+  auto engine = automate::Engine::Open(*automate::DefaultEngineOptions(dir.path()));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto done = (*engine)->Wait(id, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::SUCCEEDED);
+  ASSERT_EQ(done->attempts_size(), 2);
+  EXPECT_EQ(done->attempts(0).error(), "engine restarted");
+  EXPECT_EQ(done->attempts(1).status(), v1::Attempt::SUCCEEDED);
+  EXPECT_EQ(ReadFileOrDie(marker), "ran\n");  // Attempt 2 only.
+}
+
+// A backend whose attempts outlive the engine finds the attempt by its
+// execution and number (no external id was stored) and reattaches.
+class ReattachByNameExecutor : public automate::Executor {
+ public:
+  absl::string_view name() const override { return "local"; }
+  absl::StatusOr<std::unique_ptr<automate::AttemptHandle>> Start(StartParams) override {
+    ADD_FAILURE() << "started afresh instead of reattached";
+    return absl::InternalError("started afresh");
+  }
+  absl::StatusOr<std::unique_ptr<automate::AttemptHandle>> Reattach(ReattachParams params) override {
+    reattached.push_back(params.attempt);
+    params.start.on_done(automate::AttemptOutcome::Exited(0));
+    return std::make_unique<Handle>();
+  }
+  std::vector<v1::Attempt> reattached;
+};
+
+TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsIsReattachedWhereTheBackendCan) {
+  TempDir dir;
+  const std::string id = SubmitWithUnrecordedStart(dir.path(), dir.path() + "/marker", 1);
+  ASSERT_FALSE(id.empty());
+  // The journal's entry, as written above.
+  auto journal = automate::internal::StartJournal::Open(dir.path() + "/starts.journal");
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ((*journal)->Entries().size(), 1u);
+  const absl::Time noted = (*journal)->Entries()[0].time;
+  journal->reset();
+  auto options = automate::DefaultEngineOptions(dir.path());
+  ASSERT_TRUE(options.ok());
+  options->executors.clear();
+  auto executor = std::make_unique<ReattachByNameExecutor>();
+  ReattachByNameExecutor* backend = executor.get();
+  options->executors.push_back(std::move(executor));
+  auto engine = automate::Engine::Open(*std::move(options));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto done = (*engine)->Wait(id, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::SUCCEEDED);
+  ASSERT_EQ(done->attempts_size(), 1);
+  ASSERT_EQ(backend->reattached.size(), 1u);
+  EXPECT_EQ(backend->reattached[0].number(), 1);
+  EXPECT_EQ(backend->reattached[0].external_id(), "");
+  EXPECT_EQ(automate::internal::FromProto(done->attempts(0).start_time()), noted);
 }
 
 }  // namespace

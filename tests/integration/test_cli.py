@@ -660,7 +660,11 @@ def test_a_waiting_run_outlives_its_engine(cli, mode):
     pidfile = cli.tmp / "pids"
     apply_job(cli, "long", f"echo $$ >> {pidfile}; echo started; exec sleep 60")
     waiting = cli.popen("run", "long", mode)
-    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the job to start")
+    wait_for(lambda: cli.history(), what="the execution")
+    exec_id = cli.history()[0]["id"]
+    # Its output stored: what the engine had read but not yet written dies
+    # with it (then --follow could not print it).
+    wait_for(lambda: cli.logs(exec_id).stdout == "started\n", what="the job's output")
     engines = cli.engine_pids()
     assert len(engines) == 1
     os.kill(engines[0], signal.SIGKILL)

@@ -69,6 +69,14 @@ struct EngineOptions {
   // Called after every durable change of an execution's state, from an engine
   // thread; must not block. For metrics and notifications.
   std::function<void(const v1::Execution&)> on_change;
+  // A file where a dispatching engine notes each attempt just before it
+  // starts (one write, no fsync), so that the next engine on this store
+  // reconciles an attempt whose start was not yet committed when this one
+  // died (reattached, or lost and retried per the job's policy) rather than
+  // running the execution again from scratch. Empty: no journal, and such
+  // an attempt may run twice. DefaultEngineOptions() sets
+  // <state_dir>/starts.journal. One dispatching engine per file.
+  std::string start_journal;
 };
 
 // Where front-ends keep state when told nothing: $AUTOMATE_STATE_DIR, else

@@ -132,6 +132,7 @@ absl::StatusOr<EngineOptions> DefaultEngineOptions(const std::string& state_dir,
   store_options.path = absolute + "/automate.db";
   AUTOMATE_ASSIGN_OR_RETURN(options.store, OpenSqliteStore(store_options));
   AUTOMATE_ASSIGN_OR_RETURN(options.logs, OpenFileLogStore(absolute + "/logs"));
+  options.start_journal = absolute + "/starts.journal";
   LocalExecutorOptions local;
   local.engine_tag = absolute;
   options.executors.push_back(MakeLocalExecutor(local));

@@ -471,7 +471,15 @@ void EngineImpl::StartOne(const std::string& id) {
       params.on_done = DoneCallbackFor(id, number);
       params.clock = clock_;
       absl::Time before = clock_->Now();
-      absl::StatusOr<std::unique_ptr<AttemptHandle>> started = executor->Start(std::move(params));
+      // Noted before it can begin: if this engine dies before the writer
+      // stores the start, the next one knows the attempt ran.
+      if (journal_ != nullptr) {
+        absl::Status noted = journal_->Record({id, number, log_offset, before});
+        if (!noted.ok()) status = absl::UnavailableError(noted.message());
+      }
+      absl::StatusOr<std::unique_ptr<AttemptHandle>> started =
+          status.ok() ? executor->Start(std::move(params))
+                      : absl::StatusOr<std::unique_ptr<AttemptHandle>>(status);
       status = started.status();
       if (started.ok()) {
         handle = std::move(*started);
@@ -584,6 +592,12 @@ bool EngineImpl::WriteDirty() {
     if (it == runs_.end()) continue;
     it->second->exec.set_version(exec.version());
     it->second->exec.set_cancel_requested(exec.cancel_requested());
+    it->second->stored_attempts = exec.attempts_size();
+  }
+  if (journal_ != nullptr && journal_->bytes() > kJournalCompactBytes) {
+    mu_.Unlock();
+    CompactJournal();
+    mu_.Lock();
   }
   // on_change first: once Wait() returns, observers (metrics) have seen the
   // final state too.
@@ -653,17 +667,70 @@ void EngineImpl::PollStore() {
 // ---------------------------------------------------------------------------
 // Recovery
 
+namespace {
+
+// Adds to `exec` the attempts that `starts` (from the start journal) noted
+// beyond those it records: the last one is running, each earlier one ended
+// when the next began (its outcome never reached the store, so it is lost).
+// False if there were none.
+bool AddUnrecordedStarts(v1::Execution& exec, std::vector<StartJournal::Entry> starts,
+                         absl::string_view executor) {
+  std::sort(starts.begin(), starts.end(),
+            [](const auto& a, const auto& b) { return a.attempt < b.attempt; });
+  bool added = false;
+  for (const StartJournal::Entry& start : starts) {
+    if (start.attempt != exec.attempts_size() + 1) continue;  // Stored already.
+    if (!exec.attempts().empty()) {
+      v1::Attempt& last = *exec.mutable_attempts(exec.attempts_size() - 1);
+      if (last.status() == v1::Attempt::RUNNING) {
+        last.set_status(v1::Attempt::FAILED);
+        last.set_error("engine restarted");
+        last.set_retryable(true);
+        *last.mutable_end_time() = ToProto(start.time);
+      }
+    }
+    v1::Attempt* attempt = exec.add_attempts();
+    attempt->set_number(start.attempt);
+    attempt->set_executor(std::string(executor));
+    attempt->set_status(v1::Attempt::RUNNING);
+    *attempt->mutable_start_time() = ToProto(start.time);
+    attempt->set_log_offset(start.log_offset);
+    if (!exec.has_start_time()) *exec.mutable_start_time() = ToProto(start.time);
+    added = true;
+  }
+  if (added) {
+    exec.set_state(v1::RUNNING);
+    exec.clear_next_attempt_time();
+  }
+  return added;
+}
+
+}  // namespace
+
 absl::Status EngineImpl::Recover() {
   AUTOMATE_ASSIGN_OR_RETURN(std::vector<v1::Execution> unfinished, store_->ListUnfinished());
+  // Starts the previous engine noted but may not have stored.
+  absl::flat_hash_map<std::string, std::vector<StartJournal::Entry>> journaled;
+  if (journal_ != nullptr) {
+    for (StartJournal::Entry& e : journal_->Entries()) {
+      journaled[e.execution_id].push_back(std::move(e));
+    }
+  }
   // Only a RUNNING execution may own a process or container: one that is
-  // queued or pending (also one whose start was not yet written when the
-  // previous engine died) is started afresh, so whatever still runs for it
-  // is an orphan.
+  // queued or pending, with no start in the journal beyond its stored
+  // attempts, is started afresh, so whatever still runs for it is an orphan.
+  // One whose start the journal has is running, whatever the store says.
   std::set<std::string> live;
   for (v1::Execution& exec : unfinished) {
-    if (exec.state() == v1::RUNNING) live.insert(exec.id());
+    const int stored_attempts = exec.attempts_size();
+    if (auto it = journaled.find(exec.id()); it != journaled.end()) {
+      Executor* executor = ExecutorFor(exec.job_spec());
+      AddUnrecordedStarts(exec, std::move(it->second),
+                          executor != nullptr ? executor->name() : "");
+    }
     if (exec.state() == v1::RUNNING) {
-      RecoverRunning(std::move(exec));
+      live.insert(exec.id());
+      RecoverRunning(std::move(exec), stored_attempts);
     } else {
       absl::MutexLock lock(&mu_);
       AdmitLocked(std::move(exec));
@@ -675,11 +742,28 @@ absl::Status EngineImpl::Recover() {
       fmt::print(stderr, "automate: {}: cleaning up orphans: {}\n", std::string(executor->name()), std::string(cleaned.message()));
     }
   }
-  WriteDirty();
+  // Once the store has every recovered start, the journal can forget them.
+  if (WriteDirty() && journal_ != nullptr) CompactJournal();
   return absl::OkStatus();
 }
 
-void EngineImpl::RecoverRunning(v1::Execution exec) {
+void EngineImpl::CompactJournal() {
+  absl::Status compacted = journal_->Compact([this](std::vector<StartJournal::Entry> entries) {
+    absl::MutexLock lock(&mu_);
+    std::vector<StartJournal::Entry> kept;
+    for (StartJournal::Entry& e : entries) {
+      auto it = runs_.find(e.execution_id);
+      // Not in runs_: finished, and its final state stored.
+      if (it != runs_.end() && it->second->stored_attempts < e.attempt) kept.push_back(std::move(e));
+    }
+    return kept;
+  });
+  if (!compacted.ok()) {
+    fmt::print(stderr, "automate: {}\n", std::string(compacted.message()));
+  }
+}
+
+void EngineImpl::RecoverRunning(v1::Execution exec, int stored_attempts) {
   std::string id = exec.id();
   Executor* executor = ExecutorFor(exec.job_spec());
   absl::StatusOr<std::shared_ptr<ExecutionLog>> log = OpenExecutionLog(exec);
@@ -692,6 +776,7 @@ void EngineImpl::RecoverRunning(v1::Execution exec) {
     run->executor = executor;
     run->cancel_requested = exec.cancel_requested();
     run->starting = true;
+    run->stored_attempts = stored_attempts;
     if (log.ok()) run->log = *log;
     run->exec = exec;
     runs_[id] = std::move(run);
@@ -744,6 +829,8 @@ void EngineImpl::RecoverRunning(v1::Execution exec) {
     // (A stop posted meanwhile stays in stop_requests_: the dispatcher,
     // which starts after recovery, applies it.)
     if (ref.cancel_requested) RequestStopLocked(ref, StopReason::kCancel, "");
+    // Attempts added from the start journal: the store learns of them.
+    if (ref.exec.attempts_size() != ref.stored_attempts) MarkDirtyLocked(ref);
     return;
   }
   if (ref.exec.attempts().empty()) {

@@ -41,6 +41,9 @@ EngineImpl::~EngineImpl() {
 
 absl::Status EngineImpl::Start() {
   if (!options_.dispatch) return absl::OkStatus();
+  if (!options_.start_journal.empty()) {
+    AUTOMATE_ASSIGN_OR_RETURN(journal_, StartJournal::Open(options_.start_journal));
+  }
   AUTOMATE_RETURN_IF_ERROR(Recover());
   {
     absl::MutexLock lock(&mu_);
@@ -243,6 +246,7 @@ void EngineImpl::AdmitLocked(v1::Execution exec, bool new_log) {
   run->seq = next_seq_++;
   run->executor = ExecutorFor(exec.job_spec());
   run->new_log = new_log;
+  run->stored_attempts = exec.attempts_size();
   if (exec.state() == v1::PENDING) {
     exec.set_state(v1::QUEUED);
     run->dirty = true;

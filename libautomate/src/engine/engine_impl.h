@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "automate/engine.h"
 #include "engine/run_queue.h"
+#include "engine/start_journal.h"
 #include "logs/execution_log.h"
 
 namespace automate::internal {
@@ -86,6 +87,9 @@ class EngineImpl : public Engine {
     // file (one left by an earlier engine is possible only for executions
     // recovered from the store).
     bool new_log = false;
+    // Attempts of exec in the store as last written (or read): the start
+    // journal keeps the starts of later ones.
+    int stored_attempts = 0;
   };
 
   struct Completion {
@@ -157,7 +161,11 @@ class EngineImpl : public Engine {
   // new_log: `exec` was just created by this engine (no log exists yet).
   void AdmitLocked(v1::Execution exec, bool new_log = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Recover();
-  void RecoverRunning(v1::Execution exec);
+  // stored_attempts: how many attempts of `exec` the store holds (fewer
+  // than it has when some were added from the start journal).
+  void RecoverRunning(v1::Execution exec, int stored_attempts);
+  // Rewrites the start journal without the starts the store now records.
+  void CompactJournal();
   // Reveals the secrets of `exec`'s job and of its executor: the log masks
   // all of them, params->env gets args and job secrets,
   // params->executor_secrets the executor's own.
@@ -217,6 +225,10 @@ class EngineImpl : public Engine {
   std::vector<std::thread> starters_;
   std::thread writer_;
   bool started_ = false;
+  // Null without EngineOptions::start_journal or when not dispatching.
+  std::unique_ptr<StartJournal> journal_;
+  // Compacted once this big (about 20,000 starts).
+  static constexpr int64_t kJournalCompactBytes = 1 << 20;
 };
 
 }  // namespace automate::internal

@@ -1,0 +1,138 @@
+#include "engine/start_journal.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "util/status_macros.h"
+
+namespace automate::internal {
+namespace {
+
+absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t w = write(fd, data.data(), data.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return absl::ErrnoToStatus(errno, absl::StrCat("start journal: write ", path));
+    data.remove_prefix(static_cast<size_t>(w));
+  }
+  return absl::OkStatus();
+}
+
+std::string Line(const StartJournal::Entry& e) {
+  return absl::StrCat(e.execution_id, " ", e.attempt, " ", e.log_offset, " ",
+                      absl::ToUnixNanos(e.time), "\n");
+}
+
+}  // namespace
+
+bool ParseStartJournalLine(absl::string_view line, StartJournal::Entry* entry) {
+  std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
+  int64_t nanos = 0;
+  if (fields.size() != 4 || fields[0].empty() || !absl::SimpleAtoi(fields[1], &entry->attempt) ||
+      !absl::SimpleAtoi(fields[2], &entry->log_offset) || !absl::SimpleAtoi(fields[3], &nanos) ||
+      entry->attempt < 1 || entry->log_offset < 0) {
+    return false;
+  }
+  entry->execution_id = std::string(fields[0]);
+  entry->time = absl::FromUnixNanos(nanos);
+  return true;
+}
+
+absl::StatusOr<std::unique_ptr<StartJournal>> StartJournal::Open(const std::string& path) {
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("start journal: open ", path));
+  std::string text;
+  char buf[1 << 16];
+  while (true) {
+    ssize_t n = pread(fd, buf, sizeof(buf), static_cast<off_t>(text.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      absl::Status s = absl::ErrnoToStatus(errno, absl::StrCat("start journal: read ", path));
+      close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  std::vector<Entry> entries;
+  size_t begin = 0;
+  for (size_t end = text.find('\n'); end != std::string::npos; end = text.find('\n', begin)) {
+    Entry e;
+    // A line that does not parse was not written by us whole: skip it.
+    if (ParseStartJournalLine(absl::string_view(text).substr(begin, end - begin), &e)) {
+      entries.push_back(std::move(e));
+    }
+    begin = end + 1;
+  }
+  auto bytes = static_cast<int64_t>(text.size());
+  if (begin < text.size()) {
+    // A torn last line: cut it, so that the next line starts on its own.
+    if (ftruncate(fd, static_cast<off_t>(begin)) != 0) {
+      absl::Status s = absl::ErrnoToStatus(errno, absl::StrCat("start journal: truncate ", path));
+      close(fd);
+      return s;
+    }
+    bytes = static_cast<int64_t>(begin);
+  }
+  return std::unique_ptr<StartJournal>(new StartJournal(path, fd, std::move(entries), bytes));
+}
+
+StartJournal::~StartJournal() {
+  absl::MutexLock lock(&mu_);
+  if (fd_ >= 0) close(fd_);
+}
+
+std::vector<StartJournal::Entry> StartJournal::Entries() const {
+  absl::MutexLock lock(&mu_);
+  return entries_;
+}
+
+absl::Status StartJournal::Record(const Entry& entry) {
+  if (entry.execution_id.empty() ||
+      entry.execution_id.find_first_of(" \n") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("start journal: bad execution id \"", entry.execution_id, "\""));
+  }
+  std::string line = Line(entry);
+  absl::MutexLock lock(&mu_);
+  AUTOMATE_RETURN_IF_ERROR(WriteAll(fd_, line, path_));
+  entries_.push_back(entry);
+  bytes_.fetch_add(static_cast<int64_t>(line.size()), std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status StartJournal::Compact(
+    const std::function<std::vector<Entry>(std::vector<Entry>)>& keep) {
+  absl::MutexLock lock(&mu_);
+  std::vector<Entry> kept = keep(entries_);
+  std::string text;
+  for (const Entry& e : kept) text += Line(e);
+  // A new file renamed over the old one: whenever the engine dies, the
+  // journal is the old or the new one, never a mix.
+  const std::string tmp = path_ + ".tmp";
+  int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("start journal: open ", tmp));
+  absl::Status written = WriteAll(fd, text, tmp);
+  if (written.ok() && rename(tmp.c_str(), path_.c_str()) != 0) {
+    written = absl::ErrnoToStatus(errno, absl::StrCat("start journal: rename to ", path_));
+  }
+  if (!written.ok()) {
+    close(fd);
+    unlink(tmp.c_str());
+    return written;
+  }
+  close(fd_);
+  fd_ = fd;
+  entries_ = std::move(kept);
+  bytes_.store(static_cast<int64_t>(text.size()), std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+}  // namespace automate::internal

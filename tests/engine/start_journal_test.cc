@@ -1,0 +1,154 @@
+#include "engine/start_journal.h"
+
+#include <sys/stat.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "automate/automate.h"
+#include "gtest/gtest.h"
+#include "util/test_util.h"
+
+namespace automate_testing {
+namespace {
+
+using automate::internal::StartJournal;
+namespace v1 = automate::v1;
+
+int64_t FileSize(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
+}
+
+TEST(StartJournalTest, EntriesSurviveReopeningAndATornLastLineIsCut) {
+  TempDir dir;
+  const std::string path = dir.path() + "/starts.journal";
+  const absl::Time t = absl::FromUnixNanos(1'780'000'000'123'456'789);
+  {
+    auto journal = StartJournal::Open(path);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    EXPECT_TRUE((*journal)->Entries().empty());
+    ASSERT_TRUE((*journal)->Record({"01A", 1, 0, t}).ok());
+    ASSERT_TRUE((*journal)->Record({"01B", 2, 4096, t + absl::Seconds(1)}).ok());
+    EXPECT_EQ((*journal)->bytes(), FileSize(path));
+  }
+  // The engine died inside a write: half a line.
+  WriteFileOrDie(path, ReadFileOrDie(path) + "01C 1 0 17800");
+  auto journal = StartJournal::Open(path);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  std::vector<StartJournal::Entry> entries = (*journal)->Entries();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].execution_id, "01A");
+  EXPECT_EQ(entries[0].attempt, 1);
+  EXPECT_EQ(entries[0].time, t);
+  EXPECT_EQ(entries[1].execution_id, "01B");
+  EXPECT_EQ(entries[1].attempt, 2);
+  EXPECT_EQ(entries[1].log_offset, 4096);
+  // The next line starts on its own, not glued to the torn one.
+  ASSERT_TRUE((*journal)->Record({"01D", 1, 0, t}).ok());
+  journal->reset();
+  journal = StartJournal::Open(path);
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ((*journal)->Entries().size(), 3u);
+  EXPECT_EQ((*journal)->Entries()[2].execution_id, "01D");
+}
+
+TEST(StartJournalTest, CompactKeepsWhatItIsToldAndRefusesBadIds) {
+  TempDir dir;
+  const std::string path = dir.path() + "/starts.journal";
+  auto journal = StartJournal::Open(path);
+  ASSERT_TRUE(journal.ok());
+  for (const char* id : {"a", "b", "c"}) ASSERT_TRUE((*journal)->Record({id, 1, 0, absl::Now()}).ok());
+  ASSERT_TRUE((*journal)
+                  ->Compact([](std::vector<StartJournal::Entry> all) {
+                    EXPECT_EQ(all.size(), 3u);
+                    return std::vector<StartJournal::Entry>{all[1]};
+                  })
+                  .ok());
+  ASSERT_EQ((*journal)->Entries().size(), 1u);
+  EXPECT_EQ((*journal)->bytes(), FileSize(path));
+  ASSERT_TRUE((*journal)->Record({"d", 1, 0, absl::Now()}).ok());  // Appends to the new file.
+  journal->reset();
+  journal = StartJournal::Open(path);
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ((*journal)->Entries().size(), 2u);
+  EXPECT_EQ((*journal)->Entries()[0].execution_id, "b");
+  EXPECT_EQ((*journal)->Entries()[1].execution_id, "d");
+  EXPECT_EQ((*journal)->Record({"with space", 1, 0, absl::Now()}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*journal)->Record({"", 1, 0, absl::Now()}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StartJournalTest, LinesThatAreNotOursAreSkipped) {
+  StartJournal::Entry e;
+  EXPECT_TRUE(automate::internal::ParseStartJournalLine("01A 1 0 5", &e));
+  EXPECT_FALSE(automate::internal::ParseStartJournalLine("01A 0 0 5", &e));  // Attempts start at 1.
+  EXPECT_FALSE(automate::internal::ParseStartJournalLine("01A 1 -1 5", &e));
+  EXPECT_FALSE(automate::internal::ParseStartJournalLine("01A 1 0", &e));
+  EXPECT_FALSE(automate::internal::ParseStartJournalLine("01A x 0 5", &e));
+  EXPECT_FALSE(automate::internal::ParseStartJournalLine("", &e));
+}
+
+// Ends every attempt at once, from inside Start().
+class InstantExecutor : public automate::Executor {
+ public:
+  class Handle : public automate::AttemptHandle {
+   public:
+    std::string external_id() const override { return "instant"; }
+    void Cancel(absl::Duration) override {}
+  };
+  absl::string_view name() const override { return "local"; }
+  absl::StatusOr<std::unique_ptr<automate::AttemptHandle>> Start(StartParams params) override {
+    params.on_done(automate::AttemptOutcome::Exited(0));
+    return std::make_unique<Handle>();
+  }
+  absl::StatusOr<std::unique_ptr<automate::AttemptHandle>> Reattach(ReattachParams) override {
+    return absl::NotFoundError("instant: gone");
+  }
+};
+
+// While an engine runs, the journal is cut back once it passes 1 MiB, to
+// the starts the store does not have yet; a closed engine's journal is
+// emptied by the next one.
+TEST(StartJournalTest, TheEnginesJournalStaysSmall) {
+  TempDir dir;
+  const std::string path = dir.path() + "/starts.journal";
+  auto options = automate::DefaultEngineOptions(dir.path());
+  ASSERT_TRUE(options.ok());
+  options->executors.clear();
+  options->executors.push_back(std::make_unique<InstantExecutor>());
+  options->max_running = 64;
+  auto engine = automate::Engine::Open(*std::move(options));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  v1::JobSpec spec;
+  spec.set_name("instant");
+  spec.mutable_executor()->mutable_local()->add_command("true");
+  ASSERT_TRUE((*engine)->ApplyJob(spec).ok());
+  // About 52 bytes a start: 40,000 starts write 2 MiB.
+  std::string last;
+  for (int batch = 0; batch < 40; ++batch) {
+    std::vector<automate::SubmitRequest> requests(1000);
+    for (auto& r : requests) r.job = "instant";
+    auto execs = (*engine)->SubmitBatch(requests);
+    ASSERT_TRUE(execs.ok()) << execs.status();
+    last = execs->back().id();
+    // Keep the queue short, as a steady load would.
+    auto done = (*engine)->Wait(last, absl::Now() + absl::Seconds(60));
+    ASSERT_TRUE(done.ok()) << done.status();
+  }
+  const int64_t size = FileSize(path);
+  EXPECT_GT(size, 0);
+  EXPECT_LT(size, int64_t{1} << 20) << "never compacted";
+  engine->reset();
+  auto options2 = automate::DefaultEngineOptions(dir.path());
+  ASSERT_TRUE(options2.ok());
+  auto reopened = automate::Engine::Open(*std::move(options2));
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(FileSize(path), 0);
+}
+
+}  // namespace
+}  // namespace automate_testing
