@@ -5,10 +5,15 @@
 // BM_ConcurrentSingleWrites: 1, 2 and 8 threads each writing one execution
 // per call: group commit lets concurrent callers share a commit, so items/s
 // should grow with the number of threads instead of staying flat.
+// BM_StartJournalRecord: what the engine adds to every attempt's start (one
+// journal line, before Executor::Start()), beside BM_RawAppend: a write() of
+// the same line to an O_APPEND file, the least such a note can cost.
 //
 // The database lives under $AUTOMATE_BENCH_DIR, else $TMPDIR, else /var/tmp:
 // point it at a real disk (not tmpfs) for meaningful fsync numbers.
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -22,6 +27,7 @@
 #include "automate/store.h"
 #include "bench_util.h"
 #include "benchmark/benchmark.h"
+#include "engine/start_journal.h"
 
 namespace {
 
@@ -97,6 +103,36 @@ BENCHMARK(BM_ConcurrentSingleWrites)
     ->Teardown(CloseStore)
     ->MinTime(0.5)
     ->UseRealTime();
+
+void BM_StartJournalRecord(benchmark::State& state) {
+  automate_bench::StateDir dir("store_bench");
+  auto journal = automate::internal::StartJournal::Open(dir.path() + "/starts.journal");
+  if (!journal.ok()) std::abort();
+  const std::string id = automate::NewExecutionId(absl::Now());
+  int attempt = 0;
+  for (auto _ : state) {
+    if (!(*journal)->Record({id, ++attempt, 0, absl::Now()}).ok()) state.SkipWithError("failed");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_StartJournalRecord)->MinTime(0.5);
+
+void BM_RawAppend(benchmark::State& state) {
+  automate_bench::StateDir dir("store_bench");
+  const std::string path = dir.path() + "/raw";
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) std::abort();
+  // As long as a journal line: id, attempt, offset, time.
+  const std::string line = automate::NewExecutionId(absl::Now()) + " 1 0 1780000000123456789\n";
+  for (auto _ : state) {
+    if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      state.SkipWithError("write failed");
+    }
+  }
+  close(fd);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RawAppend)->MinTime(0.5);
 
 }  // namespace
 
