@@ -3,8 +3,6 @@
 // inside Reattach(), before the engine has recorded the run; the outcome must
 // still finish the execution. And recovery of an attempt whose start only the
 // start journal knows (the engine died before the writer stored it).
-#include <sys/stat.h>
-
 #include <fstream>
 #include <memory>
 #include <string>
@@ -138,11 +136,6 @@ std::string StoredLog(automate::Engine& engine, const std::string& id) {
     for (const auto& c : chunks) text += c.data;
   }
   return text;
-}
-
-int64_t FileSize(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
 }
 
 TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsIsLostNotRunAgain) {

@@ -1,7 +1,5 @@
 #include "engine/start_journal.h"
 
-#include <sys/stat.h>
-
 #include <memory>
 #include <string>
 #include <utility>
@@ -17,11 +15,6 @@ namespace {
 
 using automate::internal::StartJournal;
 namespace v1 = automate::v1;
-
-int64_t FileSize(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
-}
 
 TEST(StartJournalTest, EntriesSurviveReopeningAndATornLastLineIsCut) {
   TempDir dir;

@@ -54,4 +54,10 @@ void WriteFileOrDie(const std::string& path, const std::string& content) {
   if (!out) ADD_FAILURE() << "cannot write " << path;
 }
 
+int64_t FileSize(const std::string& path) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  return ec ? -1 : static_cast<int64_t>(size);
+}
+
 }  // namespace automate_testing

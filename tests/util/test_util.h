@@ -2,6 +2,7 @@
 #ifndef AUTOMATE_TESTS_UTIL_TEST_UTIL_H_
 #define AUTOMATE_TESTS_UTIL_TEST_UTIL_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -36,6 +37,8 @@ bool UnderCi();
 
 std::string ReadFileOrDie(const std::string& path);
 void WriteFileOrDie(const std::string& path, const std::string& content);
+// The size of the file at `path`; -1 if there is none.
+int64_t FileSize(const std::string& path);
 
 }  // namespace automate_testing
 
