@@ -672,8 +672,7 @@ namespace {
 // Adds to `exec` the attempts that `starts` (from the start journal) noted
 // beyond those it records: the last one is running, each earlier one ended
 // when the next began (its outcome never reached the store, so it is lost).
-// False if there were none.
-bool AddUnrecordedStarts(v1::Execution& exec, std::vector<StartJournal::Entry> starts,
+void AddUnrecordedStarts(v1::Execution& exec, std::vector<StartJournal::Entry> starts,
                          absl::string_view executor) {
   std::sort(starts.begin(), starts.end(),
             [](const auto& a, const auto& b) { return a.attempt < b.attempt; });
@@ -702,7 +701,6 @@ bool AddUnrecordedStarts(v1::Execution& exec, std::vector<StartJournal::Entry> s
     exec.set_state(v1::RUNNING);
     exec.clear_next_attempt_time();
   }
-  return added;
 }
 
 }  // namespace
