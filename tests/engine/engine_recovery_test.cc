@@ -177,6 +177,103 @@ TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsCountsAgainstTheRetries) {
   EXPECT_EQ(ReadFileOrDie(marker), "ran\n");  // Attempt 2 only.
 }
 
+// Journal lines for attempts the store has are old news: they change
+// nothing, for a finished execution or for one waiting to retry, whose next
+// start (in the journal, not in the store) counts as an attempt.
+TEST(EngineRecoveryTest, StartsTheStoreHasChangeNothingAndALaterOneCounts) {
+  TempDir dir;
+  const std::string marker = dir.path() + "/marker";
+  std::string waiting = SubmitWithUnrecordedStart(dir.path(), marker, /*max_attempts=*/3);
+  ASSERT_FALSE(waiting.empty());
+  std::string finished = SubmitWithUnrecordedStart(dir.path(), marker, /*max_attempts=*/3);
+  ASSERT_FALSE(finished.empty());
+  const absl::Time now = absl::Now();
+  {
+    // What the store holds: `waiting` failed attempt 1 and is due to retry,
+    // `finished` succeeded at attempt 1.
+    automate::SqliteStoreOptions store_options;
+    store_options.path = dir.path() + "/automate.db";
+    auto store = automate::OpenSqliteStore(store_options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto w = (*store)->GetExecution(waiting);
+    auto f = (*store)->GetExecution(finished);
+    ASSERT_TRUE(w.ok() && f.ok());
+    for (v1::Execution* e : {&*w, &*f}) {
+      v1::Attempt* a = e->add_attempts();
+      a->set_number(1);
+      a->set_executor("local");
+      *a->mutable_start_time() = automate::internal::ToProto(now - absl::Seconds(2));
+      *a->mutable_end_time() = automate::internal::ToProto(now - absl::Seconds(1));
+      *e->mutable_start_time() = a->start_time();
+    }
+    w->mutable_attempts(0)->set_status(v1::Attempt::FAILED);
+    w->mutable_attempts(0)->set_exit_code(1);
+    w->mutable_attempts(0)->set_retryable(true);
+    w->set_state(v1::QUEUED);
+    *w->mutable_next_attempt_time() = automate::internal::ToProto(now - absl::Milliseconds(500));
+    f->mutable_attempts(0)->set_status(v1::Attempt::SUCCEEDED);
+    f->mutable_attempts(0)->set_exit_code(0);
+    f->set_state(v1::SUCCEEDED);
+    f->set_exit_code(0);
+    *f->mutable_end_time() = f->attempts(0).end_time();
+    ASSERT_TRUE((*store)->WriteExecutions({&*w, &*f}).ok());
+  }
+  {
+    // The journal: attempt 1 of both (written by the helper), and
+    // attempt 2 of `waiting`, started after its backoff.
+    auto journal = automate::internal::StartJournal::Open(dir.path() + "/starts.journal");
+    ASSERT_TRUE(journal.ok());
+    ASSERT_TRUE((*journal)->Record({waiting, 2, 0, now - absl::Milliseconds(400)}).ok());
+  }
+  auto engine = automate::Engine::Open(*automate::DefaultEngineOptions(dir.path()));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto done = (*engine)->Wait(waiting, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::SUCCEEDED);
+  ASSERT_EQ(done->attempts_size(), 3);
+  EXPECT_EQ(done->attempts(0).exit_code(), 1);  // As stored.
+  EXPECT_EQ(done->attempts(1).error(), "engine restarted");
+  EXPECT_EQ(automate::internal::FromProto(done->attempts(1).start_time()),
+            now - absl::Milliseconds(400));
+  EXPECT_EQ(done->attempts(2).status(), v1::Attempt::SUCCEEDED);
+  EXPECT_EQ(ReadFileOrDie(marker), "ran\n");  // Attempt 3 only.
+  auto untouched = (*engine)->GetExecution(finished);
+  ASSERT_TRUE(untouched.ok());
+  EXPECT_EQ(untouched->state(), v1::SUCCEEDED);
+  EXPECT_EQ(untouched->attempts_size(), 1);
+  // Recovery forgot the lines it read; attempt 3's start came after.
+  auto journal = automate::internal::StartJournal::Open(dir.path() + "/starts.journal");
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ((*journal)->Entries().size(), 1u);
+  EXPECT_EQ((*journal)->Entries()[0].execution_id, waiting);
+  EXPECT_EQ((*journal)->Entries()[0].attempt, 3);
+}
+
+// A start only the journal knows, for an execution whose cancel was asked:
+// it ends cancelled, not failed, and is not retried.
+TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsOfACancelledExecutionEndsCancelled) {
+  TempDir dir;
+  const std::string marker = dir.path() + "/marker";
+  const std::string id = SubmitWithUnrecordedStart(dir.path(), marker, /*max_attempts=*/3);
+  ASSERT_FALSE(id.empty());
+  {
+    automate::SqliteStoreOptions store_options;
+    store_options.path = dir.path() + "/automate.db";
+    auto store = automate::OpenSqliteStore(store_options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->RequestCancel(id).ok());
+  }
+  auto engine = automate::Engine::Open(*automate::DefaultEngineOptions(dir.path()));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto done = (*engine)->Wait(id, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::CANCELLED);
+  ASSERT_EQ(done->attempts_size(), 1);
+  EXPECT_EQ(done->attempts(0).status(), v1::Attempt::CANCELLED);
+  EXPECT_EQ(done->attempts(0).error(), "engine restarted");
+  EXPECT_FALSE(std::ifstream(marker).good()) << "ran again";
+}
+
 // A backend whose attempts outlive the engine finds the attempt by its
 // execution and number (no external id was stored) and reattaches.
 class ReattachByNameExecutor : public automate::Executor {

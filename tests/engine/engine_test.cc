@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/engine_fixture.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "util/proto_time.h"
 
 namespace automate_testing {
 namespace {
@@ -149,6 +150,67 @@ TEST_F(EngineTest, ProcessOfAnExecutionStillQueuedIsKilledOnRecovery) {
                                 engine_->Wait(id, absl::Now() + absl::Seconds(30)));
   EXPECT_EQ(done.state(), v1::SUCCEEDED);
   EXPECT_EQ(ReadFileOrDie(out), "run\n");
+}
+
+// A running execution whose attempt recovery could not even offer to the
+// backend (here its log cannot be opened) is lost and retried or failed, so
+// whatever still runs for it is an orphan too.
+TEST_F(EngineTest, ProcessOfARunningExecutionNotReattachedIsKilledOnRecovery) {
+  Apply("name: once\nexecutor: {local: {command: [\"true\"]}}\n");
+  engine_.reset();
+  std::string id;
+  {
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(automate::EngineOptions options,
+                                  automate::DefaultEngineOptions(dir_.path()));
+    options.dispatch = false;
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(auto client, automate::Engine::Open(std::move(options)));
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution exec, client->Submit({.job = "once"}));
+    id = exec.id();
+  }
+  {
+    // Stored as running attempt 1, as a dead engine leaves it.
+    automate::SqliteStoreOptions store_options;
+    store_options.path = dir_.Join("automate.db");
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(auto store, automate::OpenSqliteStore(store_options));
+    AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution exec, store->GetExecution(id));
+    v1::Attempt* attempt = exec.add_attempts();
+    attempt->set_number(1);
+    attempt->set_executor("local");
+    attempt->set_status(v1::Attempt::RUNNING);
+    *attempt->mutable_start_time() = automate::internal::ToProto(absl::Now());
+    exec.set_state(v1::RUNNING);
+    ASSERT_TRUE(store->WriteExecutions({&exec}).ok());
+  }
+  // A directory where its log file should be: the log cannot be opened.
+  std::filesystem::create_directories(dir_.Join("logs/" + id + ".log"));
+  std::string tag = std::filesystem::absolute(dir_.path()).lexically_normal().string();
+  std::vector<std::string> env = {"AUTOMATE_ENGINE_TAG=" + tag, "AUTOMATE_EXECUTION_ID=" + id};
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  char sleep_path[] = "/bin/sleep";
+  char sixty[] = "60";
+  char* argv[] = {sleep_path, sixty, nullptr};
+  pid_t orphan = -1;
+  ASSERT_EQ(posix_spawn(&orphan, sleep_path, nullptr, nullptr, argv, envp.data()), 0);
+  absl::Time settle = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < settle &&
+         ReadFileOrDie(absl::StrCat("/proc/", orphan, "/environ")).find(id) == std::string::npos) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+
+  OpenEngine();
+  int status = 0;
+  absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (waitpid(orphan, &status, WNOHANG) == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "orphan still running";
+  if (!WIFSIGNALED(status)) kill(orphan, SIGKILL);
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution done,
+                                engine_->Wait(id, absl::Now() + absl::Seconds(30)));
+  EXPECT_EQ(done.state(), v1::FAILED);
+  EXPECT_EQ(done.error(), "engine restarted");
 }
 
 // Wait() returns the final record from memory; it must be the stored one,

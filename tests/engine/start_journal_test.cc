@@ -1,10 +1,14 @@
 #include "engine/start_journal.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "automate/automate.h"
 #include "gtest/gtest.h"
@@ -75,6 +79,38 @@ TEST(StartJournalTest, CompactKeepsWhatItIsToldAndRefusesBadIds) {
   EXPECT_EQ((*journal)->Record({"", 1, 0, absl::Now()}).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A write that fails halfway (here: past RLIMIT_FSIZE, as on a full disk)
+// leaves no part of its line for the next one to be glued to.
+TEST(StartJournalTest, AFailedWriteLeavesNoFragment) {
+  TempDir dir;
+  const std::string path = dir.path() + "/starts.journal";
+  auto journal = StartJournal::Open(path);
+  ASSERT_TRUE(journal.ok());
+  ASSERT_TRUE((*journal)->Record({"01A", 1, 0, absl::Now()}).ok());
+  const int64_t before = FileSize(path);
+  struct sigaction ignore = {}, old_action;
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGXFSZ, &ignore, &old_action), 0);
+  struct rlimit old_limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = static_cast<rlim_t>(before + 10);  // Room for 10 bytes of the next line.
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  absl::Status failed = (*journal)->Record({"01B", 1, 0, absl::Now()});
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  sigaction(SIGXFSZ, &old_action, nullptr);
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(FileSize(path), before);
+  EXPECT_EQ((*journal)->bytes(), before);
+  ASSERT_TRUE((*journal)->Record({"01C", 2, 0, absl::Now()}).ok());
+  journal->reset();
+  journal = StartJournal::Open(path);
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ((*journal)->Entries().size(), 2u);
+  EXPECT_EQ((*journal)->Entries()[1].execution_id, "01C");
+  EXPECT_EQ((*journal)->Entries()[1].attempt, 2);
+}
+
 TEST(StartJournalTest, LinesThatAreNotOursAreSkipped) {
   StartJournal::Entry e;
   EXPECT_TRUE(automate::internal::ParseStartJournalLine("01A 1 0 5", &e));
@@ -85,7 +121,8 @@ TEST(StartJournalTest, LinesThatAreNotOursAreSkipped) {
   EXPECT_FALSE(automate::internal::ParseStartJournalLine("", &e));
 }
 
-// Ends every attempt at once, from inside Start().
+// Ends every attempt at once, from inside Start(); holds the start of the
+// job "held" until `release` is notified.
 class InstantExecutor : public automate::Executor {
  public:
   class Handle : public automate::AttemptHandle {
@@ -93,48 +130,70 @@ class InstantExecutor : public automate::Executor {
     std::string external_id() const override { return "instant"; }
     void Cancel(absl::Duration) override {}
   };
+  explicit InstantExecutor(absl::Notification* release) : release_(release) {}
   absl::string_view name() const override { return "local"; }
   absl::StatusOr<std::unique_ptr<automate::AttemptHandle>> Start(StartParams params) override {
+    if (params.job->name() == "held") release_->WaitForNotification();
     params.on_done(automate::AttemptOutcome::Exited(0));
     return std::make_unique<Handle>();
   }
   absl::StatusOr<std::unique_ptr<automate::AttemptHandle>> Reattach(ReattachParams) override {
     return absl::NotFoundError("instant: gone");
   }
+
+ private:
+  absl::Notification* release_;
 };
 
 // While an engine runs, the journal is cut back once it passes 1 MiB, to
-// the starts the store does not have yet; a closed engine's journal is
-// emptied by the next one.
-TEST(StartJournalTest, TheEnginesJournalStaysSmall) {
+// the starts the store does not have yet (here: one held inside Start());
+// a closed engine's journal is emptied by the next one.
+TEST(StartJournalTest, TheEnginesJournalStaysSmallAndKeepsUnstoredStarts) {
   TempDir dir;
   const std::string path = dir.path() + "/starts.journal";
+  absl::Notification release;
   auto options = automate::DefaultEngineOptions(dir.path());
   ASSERT_TRUE(options.ok());
   options->executors.clear();
-  options->executors.push_back(std::make_unique<InstantExecutor>());
+  options->executors.push_back(std::make_unique<InstantExecutor>(&release));
   options->max_running = 64;
   auto engine = automate::Engine::Open(*std::move(options));
   ASSERT_TRUE(engine.ok()) << engine.status();
-  v1::JobSpec spec;
-  spec.set_name("instant");
-  spec.mutable_executor()->mutable_local()->add_command("true");
-  ASSERT_TRUE((*engine)->ApplyJob(spec).ok());
-  // About 52 bytes a start: 40,000 starts write 2 MiB.
-  std::string last;
+  for (const char* name : {"instant", "held"}) {
+    v1::JobSpec spec;
+    spec.set_name(name);
+    spec.mutable_executor()->mutable_local()->add_command("true");
+    ASSERT_TRUE((*engine)->ApplyJob(spec).ok());
+  }
+  automate::SubmitRequest hold;
+  hold.job = "held";
+  auto held = (*engine)->Submit(hold);
+  ASSERT_TRUE(held.ok()) << held.status();
+  // About 51 bytes a start: 40,000 starts write 2 MB, so the journal is
+  // compacted at least once while "held" is inside Start().
   for (int batch = 0; batch < 40; ++batch) {
     std::vector<automate::SubmitRequest> requests(1000);
     for (auto& r : requests) r.job = "instant";
     auto execs = (*engine)->SubmitBatch(requests);
     ASSERT_TRUE(execs.ok()) << execs.status();
-    last = execs->back().id();
     // Keep the queue short, as a steady load would.
-    auto done = (*engine)->Wait(last, absl::Now() + absl::Seconds(60));
+    auto done = (*engine)->Wait(execs->back().id(), absl::Now() + absl::Seconds(60));
     ASSERT_TRUE(done.ok()) << done.status();
   }
-  const int64_t size = FileSize(path);
-  EXPECT_GT(size, 0);
-  EXPECT_LT(size, int64_t{1} << 20) << "never compacted";
+  EXPECT_LE(FileSize(path), int64_t{1} << 20) << "never compacted";
+  {
+    auto journal = StartJournal::Open(path);
+    ASSERT_TRUE(journal.ok());
+    std::vector<StartJournal::Entry> entries = (*journal)->Entries();
+    EXPECT_LT(entries.size(), 20'600u);
+    ASSERT_FALSE(entries.empty());
+    EXPECT_EQ(entries.front().execution_id, held->id()) << "an unstored start was dropped";
+    EXPECT_EQ(entries.front().attempt, 1);
+  }
+  release.Notify();
+  auto done = (*engine)->Wait(held->id(), absl::Now() + absl::Seconds(60));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::SUCCEEDED);
   engine->reset();
   auto options2 = automate::DefaultEngineOptions(dir.path());
   ASSERT_TRUE(options2.ok());

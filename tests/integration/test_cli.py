@@ -673,6 +673,7 @@ def test_a_waiting_run_outlives_its_engine(cli, mode):
     assert "engine restarted" in out + err, (out, err)
     if mode == "--follow":
         assert out == "started\n", out
+    assert len(pidfile.read_text().split()) == 1, "the job ran again"
     now = cli.engine_pids()
     assert len(now) == 1 and now != engines, (engines, now)
 

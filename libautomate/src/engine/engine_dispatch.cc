@@ -472,14 +472,16 @@ void EngineImpl::StartOne(const std::string& id) {
       params.clock = clock_;
       absl::Time before = clock_->Now();
       // Noted before it can begin: if this engine dies before the writer
-      // stores the start, the next one knows the attempt ran.
+      // stores the start, the next one knows the attempt ran. Without the
+      // note (a full disk) it starts all the same, as with no journal.
       if (journal_ != nullptr) {
         absl::Status noted = journal_->Record({id, number, log_offset, before});
-        if (!noted.ok()) status = absl::UnavailableError(noted.message());
+        if (!noted.ok() && !journal_failed_.exchange(true)) {
+          fmt::print(stderr, "automate: {} (attempts start without their note; said once)\n",
+                     std::string(noted.message()));
+        }
       }
-      absl::StatusOr<std::unique_ptr<AttemptHandle>> started =
-          status.ok() ? executor->Start(std::move(params))
-                      : absl::StatusOr<std::unique_ptr<AttemptHandle>>(status);
+      absl::StatusOr<std::unique_ptr<AttemptHandle>> started = executor->Start(std::move(params));
       status = started.status();
       if (started.ok()) {
         handle = std::move(*started);
@@ -714,10 +716,11 @@ absl::Status EngineImpl::Recover() {
       journaled[e.execution_id].push_back(std::move(e));
     }
   }
-  // Only a RUNNING execution may own a process or container: one that is
-  // queued or pending, with no start in the journal beyond its stored
-  // attempts, is started afresh, so whatever still runs for it is an orphan.
-  // One whose start the journal has is running, whatever the store says.
+  // Only an attempt the backend took back may keep its process or
+  // container. Whatever still runs for any other execution is an orphan:
+  // one queued or pending (with no start in the journal beyond its stored
+  // attempts) starts afresh, and a running one whose attempt could not be
+  // reattached is lost and may be retried.
   std::set<std::string> live;
   for (v1::Execution& exec : unfinished) {
     const int stored_attempts = exec.attempts_size();
@@ -727,8 +730,8 @@ absl::Status EngineImpl::Recover() {
                           executor != nullptr ? executor->name() : "");
     }
     if (exec.state() == v1::RUNNING) {
-      live.insert(exec.id());
-      RecoverRunning(std::move(exec), stored_attempts);
+      std::string id = exec.id();
+      if (RecoverRunning(std::move(exec), stored_attempts)) live.insert(std::move(id));
     } else {
       absl::MutexLock lock(&mu_);
       AdmitLocked(std::move(exec));
@@ -761,7 +764,7 @@ void EngineImpl::CompactJournal() {
   }
 }
 
-void EngineImpl::RecoverRunning(v1::Execution exec, int stored_attempts) {
+bool EngineImpl::RecoverRunning(v1::Execution exec, int stored_attempts) {
   std::string id = exec.id();
   Executor* executor = ExecutorFor(exec.job_spec());
   absl::StatusOr<std::shared_ptr<ExecutionLog>> log = OpenExecutionLog(exec);
@@ -829,17 +832,17 @@ void EngineImpl::RecoverRunning(v1::Execution exec, int stored_attempts) {
     if (ref.cancel_requested) RequestStopLocked(ref, StopReason::kCancel, "");
     // Attempts added from the start journal: the store learns of them.
     if (ref.exec.attempts_size() != ref.stored_attempts) MarkDirtyLocked(ref);
-    return;
+    return true;
   }
   if (ref.exec.attempts().empty()) {
     ref.exec.set_state(v1::QUEUED);
     queue_.Push({id, ref.exec.job(), ref.exec.priority(), ref.seq,
                  ref.exec.job_spec().concurrency().limit()});
     MarkDirtyLocked(ref);
-    return;
+    return false;
   }
   v1::Attempt* lost = LastAttempt(ref.exec);
-  lost->set_status(v1::Attempt::FAILED);
+  lost->set_status(ref.cancel_requested ? v1::Attempt::CANCELLED : v1::Attempt::FAILED);
   lost->set_error("engine restarted");
   lost->set_retryable(true);
   *lost->mutable_end_time() = ToProto(clock_->Now());
@@ -848,7 +851,14 @@ void EngineImpl::RecoverRunning(v1::Execution exec, int stored_attempts) {
     ref.log->WriteSystem(absl::StrCat("automate: attempt ", lost->number(),
                                       " was lost: engine restarted (", status.message(), ")"));
   }
+  if (ref.cancel_requested) {
+    // Asked to stop, and nothing of it runs any more: that is what was asked.
+    if (ref.log != nullptr) ref.log->WriteSystem("automate: cancelled");
+    FinishLocked(ref, v1::CANCELLED, "cancelled");
+    return false;
+  }
   ScheduleRetryOrFinishLocked(ref, v1::FAILED, "engine restarted", /*retryable=*/true);
+  return false;
 }
 
 }  // namespace automate::internal

@@ -162,8 +162,9 @@ class EngineImpl : public Engine {
   void AdmitLocked(v1::Execution exec, bool new_log = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Recover();
   // stored_attempts: how many attempts of `exec` the store holds (fewer
-  // than it has when some were added from the start journal).
-  void RecoverRunning(v1::Execution exec, int stored_attempts);
+  // than it has when some were added from the start journal). True if the
+  // backend took the attempt back; otherwise it is lost (retried or final).
+  bool RecoverRunning(v1::Execution exec, int stored_attempts);
   // Rewrites the start journal without the starts the store now records.
   void CompactJournal();
   // Reveals the secrets of `exec`'s job and of its executor: the log masks
@@ -227,6 +228,7 @@ class EngineImpl : public Engine {
   bool started_ = false;
   // Null without EngineOptions::start_journal or when not dispatching.
   std::unique_ptr<StartJournal> journal_;
+  std::atomic<bool> journal_failed_{false};  // A note failed (reported once).
   // Compacted once this big (about 20,000 starts).
   static constexpr int64_t kJournalCompactBytes = 1 << 20;
 };

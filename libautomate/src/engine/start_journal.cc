@@ -102,9 +102,24 @@ absl::Status StartJournal::Record(const Entry& entry) {
   }
   std::string line = Line(entry);
   absl::MutexLock lock(&mu_);
-  AUTOMATE_RETURN_IF_ERROR(WriteAll(fd_, line, path_));
+  // After a failed write whose part of a line could not be cut: end that
+  // fragment first, so that this line stands alone.
+  if (torn_) line = absl::StrCat("\n", line);
+  absl::Status written = WriteAll(fd_, line, path_);
+  if (!written.ok()) {
+    // Cut whatever part of the line went in: this start is not noted.
+    if (ftruncate(fd_, static_cast<off_t>(bytes_.load())) != 0) torn_ = true;
+    return written;
+  }
+  if (torn_) {
+    torn_ = false;
+    // The fragment stays in the file, a line that Open() skips or reads as
+    // the start it was (which went ahead; only its time may be cut): count it.
+    bytes_.store(static_cast<int64_t>(lseek(fd_, 0, SEEK_END)), std::memory_order_relaxed);
+  } else {
+    bytes_.fetch_add(static_cast<int64_t>(line.size()), std::memory_order_relaxed);
+  }
   entries_.push_back(entry);
-  bytes_.fetch_add(static_cast<int64_t>(line.size()), std::memory_order_relaxed);
   return absl::OkStatus();
 }
 

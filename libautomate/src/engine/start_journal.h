@@ -66,6 +66,8 @@ class StartJournal {
   int fd_ ABSL_GUARDED_BY(mu_);
   std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> bytes_;  // Written under mu_.
+  // A failed write left part of a line that ftruncate() could not remove.
+  bool torn_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Parses one line (without its '\n'); false if it is not a journal line.
