@@ -73,11 +73,14 @@ absl::Status ServeEngine(const std::string& state_dir, absl::Duration idle_exit,
   ::signal(SIGTERM, OnSignal);
   ::signal(SIGINT, OnSignal);
   ::signal(SIGPIPE, SIG_IGN);
-  absl::StatusOr<EngineOptions> options = DefaultEngineOptions(state_dir);
-  if (!options.ok()) return options.status();
-  options->poll_interval = absl::Milliseconds(20);
-  options->max_running = max_running;
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(std::move(*options));
+  auto open_engine = [&]() -> absl::StatusOr<std::unique_ptr<Engine>> {
+    absl::StatusOr<EngineOptions> options = DefaultEngineOptions(state_dir);
+    if (!options.ok()) return options.status();
+    options->poll_interval = absl::Milliseconds(20);
+    options->max_running = max_running;
+    return Engine::Open(std::move(*options));
+  };
+  absl::StatusOr<std::unique_ptr<Engine>> engine = open_engine();
   if (!engine.ok()) return engine.status();
   absl::Time idle_since = absl::Now();
   while (!g_stop) {
@@ -87,12 +90,19 @@ absl::Status ServeEngine(const std::string& state_dir, absl::Duration idle_exit,
       continue;
     }
     if (idle_exit <= absl::ZeroDuration() || absl::Now() - idle_since < idle_exit) continue;
-    // Release the lock first, then look again: a CLI that submitted before
-    // our release either sees the lock free (and starts a new engine) or
-    // wrote its execution before this last look (and we stay).
+    // Stop dispatching before the lock goes: an engine that a CLI starts
+    // after our release must be the only one to admit its work (else both
+    // could poll the same pending execution and run it).
+    (*engine)->Shutdown();
+    // Then look again: a CLI that submitted before our release either sees
+    // the lock free (and starts a new engine) or wrote its execution before
+    // this last look (and we serve it with a new engine of our own).
     held.Release();
     if (!HasPendingWork(**engine)) break;
     if (!held.TryRetake()) break;  // A new engine took over.
+    engine->reset();
+    engine = open_engine();
+    if (!engine.ok()) return engine.status();
     idle_since = absl::Now();
   }
   (*engine)->Shutdown();
