@@ -14,6 +14,7 @@
 #include "engine/engine_fixture.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "util/proto_time.h"
+#include "util/status_macros.h"
 
 namespace automate_testing {
 namespace {
@@ -103,24 +104,22 @@ executor: {local: {command: ["true"]}}
   }
 }
 
-// A process left by an engine that died between starting an attempt and
-// writing that it had (the execution is still queued in the store) is an
-// orphan: the next engine kills it and runs the execution once.
-TEST_F(EngineTest, ProcessOfAnExecutionStillQueuedIsKilledOnRecovery) {
-  std::string out = dir_.Join("runs");
-  Apply(absl::StrCat("name: once\nexecutor: {local: {command: [\"/bin/sh\", \"-c\", \"echo run >> ",
-                     out, "\"]}}\n"));
-  engine_.reset();
-  std::string id;
-  {
-    AUTOMATE_ASSERT_OK_AND_ASSIGN(automate::EngineOptions options,
-                                  automate::DefaultEngineOptions(dir_.path()));
-    options.dispatch = false;  // Stored, not started: as if the start was never written.
-    AUTOMATE_ASSERT_OK_AND_ASSIGN(auto client, automate::Engine::Open(std::move(options)));
-    AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution exec, client->Submit({.job = "once"}));
-    id = exec.id();
-  }
-  std::string tag = std::filesystem::absolute(dir_.path()).lexically_normal().string();
+// Submits `job` through a client (non-dispatching) engine on `dir`: the
+// execution is stored, pending, and nothing starts it.
+absl::StatusOr<std::string> SubmitWithoutStarting(const std::string& dir, const std::string& job) {
+  AUTOMATE_ASSIGN_OR_RETURN(automate::EngineOptions options, automate::DefaultEngineOptions(dir));
+  options.dispatch = false;
+  AUTOMATE_ASSIGN_OR_RETURN(auto client, automate::Engine::Open(std::move(options)));
+  automate::SubmitRequest request;
+  request.job = job;
+  AUTOMATE_ASSIGN_OR_RETURN(v1::Execution exec, client->Submit(request));
+  return exec.id();
+}
+
+// A `sleep 60` with the environment a local attempt of execution `id` in
+// state dir `dir` has: what a dead engine leaves behind. -1 on failure.
+pid_t SpawnOrphanOf(const std::string& dir, const std::string& id) {
+  std::string tag = std::filesystem::absolute(dir).lexically_normal().string();
   std::vector<std::string> env = {"AUTOMATE_ENGINE_TAG=" + tag, "AUTOMATE_EXECUTION_ID=" + id};
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
@@ -129,7 +128,7 @@ TEST_F(EngineTest, ProcessOfAnExecutionStillQueuedIsKilledOnRecovery) {
   char sixty[] = "60";
   char* argv[] = {sleep_path, sixty, nullptr};
   pid_t orphan = -1;
-  ASSERT_EQ(posix_spawn(&orphan, sleep_path, nullptr, nullptr, argv, envp.data()), 0);
+  if (posix_spawn(&orphan, sleep_path, nullptr, nullptr, argv, envp.data()) != 0) return -1;
   // posix_spawn returns once the exec has begun; /proc shows the new
   // environment a moment later (as it does for an orphan of a dead engine).
   absl::Time settle = absl::Now() + absl::Seconds(10);
@@ -137,15 +136,34 @@ TEST_F(EngineTest, ProcessOfAnExecutionStillQueuedIsKilledOnRecovery) {
          ReadFileOrDie(absl::StrCat("/proc/", orphan, "/environ")).find(id) == std::string::npos) {
     absl::SleepFor(absl::Milliseconds(1));
   }
+  return orphan;
+}
 
-  OpenEngine();
+// Expects our child `pid` to die of SIGKILL within 10 s (and kills it if not).
+void ExpectKilledSoon(pid_t pid) {
   int status = 0;
   absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (waitpid(orphan, &status, WNOHANG) == 0 && absl::Now() < give_up) {
+  while (waitpid(pid, &status, WNOHANG) == 0 && absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "orphan still running";
-  if (!WIFSIGNALED(status)) kill(orphan, SIGKILL);
+  if (!WIFSIGNALED(status)) kill(pid, SIGKILL);
+}
+
+// A process of an execution still queued in the store, whose start the
+// start journal does not have either (lost with the machine), is an orphan:
+// the next engine kills it and runs the execution once.
+TEST_F(EngineTest, ProcessOfAnExecutionStillQueuedIsKilledOnRecovery) {
+  std::string out = dir_.Join("runs");
+  Apply(absl::StrCat("name: once\nexecutor: {local: {command: [\"/bin/sh\", \"-c\", \"echo run >> ",
+                     out, "\"]}}\n"));
+  engine_.reset();
+  // Stored, not started: as if the start was never written.
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(std::string id, SubmitWithoutStarting(dir_.path(), "once"));
+  pid_t orphan = SpawnOrphanOf(dir_.path(), id);
+  ASSERT_GT(orphan, 0);
+  OpenEngine();
+  ExpectKilledSoon(orphan);
   AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution done,
                                 engine_->Wait(id, absl::Now() + absl::Seconds(30)));
   EXPECT_EQ(done.state(), v1::SUCCEEDED);
@@ -158,15 +176,7 @@ TEST_F(EngineTest, ProcessOfAnExecutionStillQueuedIsKilledOnRecovery) {
 TEST_F(EngineTest, ProcessOfARunningExecutionNotReattachedIsKilledOnRecovery) {
   Apply("name: once\nexecutor: {local: {command: [\"true\"]}}\n");
   engine_.reset();
-  std::string id;
-  {
-    AUTOMATE_ASSERT_OK_AND_ASSIGN(automate::EngineOptions options,
-                                  automate::DefaultEngineOptions(dir_.path()));
-    options.dispatch = false;
-    AUTOMATE_ASSERT_OK_AND_ASSIGN(auto client, automate::Engine::Open(std::move(options)));
-    AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution exec, client->Submit({.job = "once"}));
-    id = exec.id();
-  }
+  AUTOMATE_ASSERT_OK_AND_ASSIGN(std::string id, SubmitWithoutStarting(dir_.path(), "once"));
   {
     // Stored as running attempt 1, as a dead engine leaves it.
     automate::SqliteStoreOptions store_options;
@@ -183,30 +193,10 @@ TEST_F(EngineTest, ProcessOfARunningExecutionNotReattachedIsKilledOnRecovery) {
   }
   // A directory where its log file should be: the log cannot be opened.
   std::filesystem::create_directories(dir_.Join("logs/" + id + ".log"));
-  std::string tag = std::filesystem::absolute(dir_.path()).lexically_normal().string();
-  std::vector<std::string> env = {"AUTOMATE_ENGINE_TAG=" + tag, "AUTOMATE_EXECUTION_ID=" + id};
-  std::vector<char*> envp;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  char sleep_path[] = "/bin/sleep";
-  char sixty[] = "60";
-  char* argv[] = {sleep_path, sixty, nullptr};
-  pid_t orphan = -1;
-  ASSERT_EQ(posix_spawn(&orphan, sleep_path, nullptr, nullptr, argv, envp.data()), 0);
-  absl::Time settle = absl::Now() + absl::Seconds(10);
-  while (absl::Now() < settle &&
-         ReadFileOrDie(absl::StrCat("/proc/", orphan, "/environ")).find(id) == std::string::npos) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-
+  pid_t orphan = SpawnOrphanOf(dir_.path(), id);
+  ASSERT_GT(orphan, 0);
   OpenEngine();
-  int status = 0;
-  absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (waitpid(orphan, &status, WNOHANG) == 0 && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "orphan still running";
-  if (!WIFSIGNALED(status)) kill(orphan, SIGKILL);
+  ExpectKilledSoon(orphan);
   AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution done,
                                 engine_->Wait(id, absl::Now() + absl::Seconds(30)));
   EXPECT_EQ(done.state(), v1::FAILED);
