@@ -13,6 +13,57 @@
 
 namespace automate_testing {
 
+// The whole stored log of `id`, data of all streams in order.
+inline std::string ReadWholeLog(automate::Engine& engine, const std::string& id,
+                                std::vector<automate::LogChunk>* chunks = nullptr) {
+  auto reader = engine.OpenLog(id, 0, false);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  if (!reader.ok()) return "";
+  std::string data;
+  std::vector<automate::LogChunk> batch;
+  while (true) {
+    batch.clear();
+    auto n = (*reader)->Read(&batch, 1 << 20, absl::Now() + absl::Seconds(10));
+    if (!n.ok()) break;
+    for (auto& c : batch) {
+      data += c.data;
+      if (chunks != nullptr) chunks->push_back(c);
+    }
+  }
+  return data;
+}
+
+// A client (non-dispatching) engine on `dir`: it stores what it is given,
+// and nothing starts it.
+inline absl::StatusOr<std::unique_ptr<automate::Engine>> OpenClient(const std::string& dir) {
+  absl::StatusOr<automate::EngineOptions> options = automate::DefaultEngineOptions(dir);
+  if (!options.ok()) return options.status();
+  options->dispatch = false;
+  return automate::Engine::Open(std::move(*options));
+}
+
+// Submits `job` through OpenClient(dir): stored, pending, not started.
+inline absl::StatusOr<std::string> SubmitWithoutStarting(const std::string& dir,
+                                                         const std::string& job) {
+  absl::StatusOr<std::unique_ptr<automate::Engine>> client = OpenClient(dir);
+  if (!client.ok()) return client.status();
+  automate::SubmitRequest request;
+  request.job = job;
+  absl::StatusOr<automate::v1::Execution> exec = (*client)->Submit(request);
+  if (!exec.ok()) return exec.status();
+  return exec->id();
+}
+
+// The state dir's store, opened beside (not through) an engine: what a
+// previous engine left, as a test wants it.
+inline std::unique_ptr<automate::Store> OpenStore(const std::string& dir) {
+  automate::SqliteStoreOptions store_options;
+  store_options.path = dir + "/automate.db";
+  auto store = automate::OpenSqliteStore(store_options);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? *std::move(store) : nullptr;
+}
+
 class EngineTest : public ::testing::Test {
  protected:
   // Opens (or reopens) the engine on dir_.
@@ -51,23 +102,8 @@ class EngineTest : public ::testing::Test {
     return done.ok() ? *done : automate::v1::Execution();
   }
 
-  // The whole stored log of `id`, data of all streams in order.
   std::string ReadLog(const std::string& id, std::vector<automate::LogChunk>* chunks = nullptr) {
-    auto reader = engine_->OpenLog(id, 0, false);
-    EXPECT_TRUE(reader.ok()) << reader.status();
-    if (!reader.ok()) return "";
-    std::string data;
-    std::vector<automate::LogChunk> batch;
-    while (true) {
-      batch.clear();
-      auto n = (*reader)->Read(&batch, 1 << 20, absl::Now() + absl::Seconds(10));
-      if (!n.ok()) break;
-      for (auto& c : batch) {
-        data += c.data;
-        if (chunks != nullptr) chunks->push_back(c);
-      }
-    }
-    return data;
+    return ReadWholeLog(*engine_, id, chunks);
   }
 
   TempDir dir_;

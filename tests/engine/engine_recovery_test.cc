@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/strings/str_split.h"
 #include "automate/automate.h"
+#include "engine/engine_fixture.h"
 #include "engine/start_journal.h"
 #include "gtest/gtest.h"
 #include "util/proto_time.h"
@@ -99,10 +100,7 @@ TEST(EngineRecoveryTest, AttemptThatEndedBeforeReattachReturnedFinishesTheExecut
 // `marker` each time it runs.
 std::string SubmitWithUnrecordedStart(const std::string& dir, const std::string& marker,
                                       int max_attempts) {
-  auto options = automate::DefaultEngineOptions(dir);
-  EXPECT_TRUE(options.ok()) << options.status();
-  options->dispatch = false;  // Stores the execution; starts nothing.
-  auto client = automate::Engine::Open(*std::move(options));
+  auto client = OpenClient(dir);  // Stores the execution; starts nothing.
   EXPECT_TRUE(client.ok()) << client.status();
   if (!client.ok()) return "";
   v1::JobSpec spec;
@@ -124,18 +122,26 @@ std::string SubmitWithUnrecordedStart(const std::string& dir, const std::string&
   return exec->id();
 }
 
-std::string StoredLog(automate::Engine& engine, const std::string& id) {
-  auto reader = engine.OpenLog(id, 0, false);
-  EXPECT_TRUE(reader.ok()) << reader.status();
-  std::string text;
-  std::vector<automate::LogChunk> chunks;
-  while (reader.ok()) {
-    chunks.clear();
-    auto n = (*reader)->Read(&chunks, 1 << 20, absl::InfiniteFuture());
-    if (!n.ok()) break;
-    for (const auto& c : chunks) text += c.data;
-  }
-  return text;
+// Opens the dispatching engine on `dir` with `options`, which recovers what
+// the previous engine left, and waits up to 30 s for `id` to end.
+struct Recovered {
+  std::unique_ptr<automate::Engine> engine;  // Null if it did not open.
+  absl::StatusOr<v1::Execution> done = absl::UnknownError("not waited for");
+};
+Recovered RecoverAndWait(automate::EngineOptions options, const std::string& id) {
+  Recovered r;
+  auto engine = automate::Engine::Open(std::move(options));
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  if (!engine.ok()) return r;
+  r.engine = *std::move(engine);
+  r.done = r.engine->Wait(id, absl::Now() + absl::Seconds(30));
+  return r;
+}
+Recovered RecoverAndWait(const std::string& dir, const std::string& id) {
+  auto options = automate::DefaultEngineOptions(dir);
+  EXPECT_TRUE(options.ok()) << options.status();
+  if (!options.ok()) return {};
+  return RecoverAndWait(*std::move(options), id);
 }
 
 TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsIsLostNotRunAgain) {
@@ -143,9 +149,8 @@ TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsIsLostNotRunAgain) {
   const std::string marker = dir.path() + "/marker";
   const std::string id = SubmitWithUnrecordedStart(dir.path(), marker, /*max_attempts=*/1);
   ASSERT_FALSE(id.empty());
-  auto engine = automate::Engine::Open(*automate::DefaultEngineOptions(dir.path()));
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  auto done = (*engine)->Wait(id, absl::Now() + absl::Seconds(30));
+  auto [engine, done] = RecoverAndWait(dir.path(), id);
+  ASSERT_NE(engine, nullptr);
   ASSERT_TRUE(done.ok()) << done.status();
   // One attempt, as the job's policy allows: the one that ran, lost.
   EXPECT_EQ(done->state(), v1::FAILED);
@@ -156,7 +161,7 @@ TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsIsLostNotRunAgain) {
   EXPECT_EQ(done->attempts(0).executor(), "local");
   EXPECT_TRUE(done->has_start_time());
   EXPECT_FALSE(std::ifstream(marker).good()) << "the execution ran again";
-  EXPECT_NE(StoredLog(**engine, id).find("attempt 1 was lost: engine restarted"), std::string::npos);
+  EXPECT_NE(ReadWholeLog(*engine, id).find("attempt 1 was lost: engine restarted"), std::string::npos);
   // Stored now, so the journal forgot it.
   EXPECT_EQ(FileSize(dir.path() + "/starts.journal"), 0);
 }
@@ -166,9 +171,8 @@ TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsCountsAgainstTheRetries) {
   const std::string marker = dir.path() + "/marker";
   const std::string id = SubmitWithUnrecordedStart(dir.path(), marker, /*max_attempts=*/2);
   ASSERT_FALSE(id.empty());
-  auto engine = automate::Engine::Open(*automate::DefaultEngineOptions(dir.path()));
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  auto done = (*engine)->Wait(id, absl::Now() + absl::Seconds(30));
+  auto [engine, done] = RecoverAndWait(dir.path(), id);
+  ASSERT_NE(engine, nullptr);
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), v1::SUCCEEDED);
   ASSERT_EQ(done->attempts_size(), 2);
@@ -191,12 +195,10 @@ TEST(EngineRecoveryTest, StartsTheStoreHasChangeNothingAndALaterOneCounts) {
   {
     // What the store holds: `waiting` failed attempt 1 and is due to retry,
     // `finished` succeeded at attempt 1.
-    automate::SqliteStoreOptions store_options;
-    store_options.path = dir.path() + "/automate.db";
-    auto store = automate::OpenSqliteStore(store_options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    auto w = (*store)->GetExecution(waiting);
-    auto f = (*store)->GetExecution(finished);
+    std::unique_ptr<automate::Store> store = OpenStore(dir.path());
+    ASSERT_NE(store, nullptr);
+    auto w = store->GetExecution(waiting);
+    auto f = store->GetExecution(finished);
     ASSERT_TRUE(w.ok() && f.ok());
     for (v1::Execution* e : {&*w, &*f}) {
       v1::Attempt* a = e->add_attempts();
@@ -216,7 +218,7 @@ TEST(EngineRecoveryTest, StartsTheStoreHasChangeNothingAndALaterOneCounts) {
     f->set_state(v1::SUCCEEDED);
     f->set_exit_code(0);
     *f->mutable_end_time() = f->attempts(0).end_time();
-    ASSERT_TRUE((*store)->WriteExecutions({&*w, &*f}).ok());
+    ASSERT_TRUE(store->WriteExecutions({&*w, &*f}).ok());
   }
   {
     // The journal: attempt 1 of both (written by the helper), and
@@ -225,9 +227,8 @@ TEST(EngineRecoveryTest, StartsTheStoreHasChangeNothingAndALaterOneCounts) {
     ASSERT_TRUE(journal.ok());
     ASSERT_TRUE((*journal)->Record({waiting, 2, 0, now - absl::Milliseconds(400)}).ok());
   }
-  auto engine = automate::Engine::Open(*automate::DefaultEngineOptions(dir.path()));
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  auto done = (*engine)->Wait(waiting, absl::Now() + absl::Seconds(30));
+  auto [engine, done] = RecoverAndWait(dir.path(), waiting);
+  ASSERT_NE(engine, nullptr);
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), v1::SUCCEEDED);
   ASSERT_EQ(done->attempts_size(), 3);
@@ -237,7 +238,7 @@ TEST(EngineRecoveryTest, StartsTheStoreHasChangeNothingAndALaterOneCounts) {
             now - absl::Milliseconds(400));
   EXPECT_EQ(done->attempts(2).status(), v1::Attempt::SUCCEEDED);
   EXPECT_EQ(ReadFileOrDie(marker), "ran\n");  // Attempt 3 only.
-  auto untouched = (*engine)->GetExecution(finished);
+  auto untouched = engine->GetExecution(finished);
   ASSERT_TRUE(untouched.ok());
   EXPECT_EQ(untouched->state(), v1::SUCCEEDED);
   EXPECT_EQ(untouched->attempts_size(), 1);
@@ -257,15 +258,12 @@ TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsOfACancelledExecutionEndsCance
   const std::string id = SubmitWithUnrecordedStart(dir.path(), marker, /*max_attempts=*/3);
   ASSERT_FALSE(id.empty());
   {
-    automate::SqliteStoreOptions store_options;
-    store_options.path = dir.path() + "/automate.db";
-    auto store = automate::OpenSqliteStore(store_options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_TRUE((*store)->RequestCancel(id).ok());
+    std::unique_ptr<automate::Store> store = OpenStore(dir.path());
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->RequestCancel(id).ok());
   }
-  auto engine = automate::Engine::Open(*automate::DefaultEngineOptions(dir.path()));
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  auto done = (*engine)->Wait(id, absl::Now() + absl::Seconds(30));
+  auto [engine, done] = RecoverAndWait(dir.path(), id);
+  ASSERT_NE(engine, nullptr);
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), v1::CANCELLED);
   ASSERT_EQ(done->attempts_size(), 1);
@@ -307,9 +305,8 @@ TEST(EngineRecoveryTest, AStartOnlyTheJournalKnowsIsReattachedWhereTheBackendCan
   auto executor = std::make_unique<ReattachByNameExecutor>();
   ReattachByNameExecutor* backend = executor.get();
   options->executors.push_back(std::move(executor));
-  auto engine = automate::Engine::Open(*std::move(options));
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  auto done = (*engine)->Wait(id, absl::Now() + absl::Seconds(30));
+  auto [engine, done] = RecoverAndWait(*std::move(options), id);
+  ASSERT_NE(engine, nullptr);
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), v1::SUCCEEDED);
   ASSERT_EQ(done->attempts_size(), 1);

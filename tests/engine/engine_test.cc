@@ -104,18 +104,6 @@ executor: {local: {command: ["true"]}}
   }
 }
 
-// Submits `job` through a client (non-dispatching) engine on `dir`: the
-// execution is stored, pending, and nothing starts it.
-absl::StatusOr<std::string> SubmitWithoutStarting(const std::string& dir, const std::string& job) {
-  AUTOMATE_ASSIGN_OR_RETURN(automate::EngineOptions options, automate::DefaultEngineOptions(dir));
-  options.dispatch = false;
-  AUTOMATE_ASSIGN_OR_RETURN(auto client, automate::Engine::Open(std::move(options)));
-  automate::SubmitRequest request;
-  request.job = job;
-  AUTOMATE_ASSIGN_OR_RETURN(v1::Execution exec, client->Submit(request));
-  return exec.id();
-}
-
 // A `sleep 60` with the environment a local attempt of execution `id` in
 // state dir `dir` has: what a dead engine leaves behind. -1 on failure.
 pid_t SpawnOrphanOf(const std::string& dir, const std::string& id) {
@@ -179,9 +167,8 @@ TEST_F(EngineTest, ProcessOfARunningExecutionNotReattachedIsKilledOnRecovery) {
   AUTOMATE_ASSERT_OK_AND_ASSIGN(std::string id, SubmitWithoutStarting(dir_.path(), "once"));
   {
     // Stored as running attempt 1, as a dead engine leaves it.
-    automate::SqliteStoreOptions store_options;
-    store_options.path = dir_.Join("automate.db");
-    AUTOMATE_ASSERT_OK_AND_ASSIGN(auto store, automate::OpenSqliteStore(store_options));
+    std::unique_ptr<automate::Store> store = OpenStore(dir_.path());
+    ASSERT_NE(store, nullptr);
     AUTOMATE_ASSERT_OK_AND_ASSIGN(v1::Execution exec, store->GetExecution(id));
     v1::Attempt* attempt = exec.add_attempts();
     attempt->set_number(1);

@@ -1,6 +1,7 @@
 #include "engine/start_journal.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 
 #include <memory>
@@ -59,6 +60,12 @@ TEST(StartJournalTest, CompactKeepsWhatItIsToldAndRefusesBadIds) {
   auto journal = StartJournal::Open(path);
   ASSERT_TRUE(journal.ok());
   for (const char* id : {"a", "b", "c"}) ASSERT_TRUE((*journal)->Record({id, 1, 0, absl::Now()}).ok());
+  // Keeping everything leaves the file alone (no rewrite: the same inode).
+  struct stat before, after;
+  ASSERT_EQ(stat(path.c_str(), &before), 0);
+  ASSERT_TRUE((*journal)->Compact([](std::vector<StartJournal::Entry> all) { return all; }).ok());
+  ASSERT_EQ(stat(path.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
   ASSERT_TRUE((*journal)
                   ->Compact([](std::vector<StartJournal::Entry> all) {
                     EXPECT_EQ(all.size(), 3u);

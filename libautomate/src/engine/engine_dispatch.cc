@@ -678,7 +678,7 @@ void AddUnrecordedStarts(v1::Execution& exec, std::vector<StartJournal::Entry> s
                          absl::string_view executor) {
   std::sort(starts.begin(), starts.end(),
             [](const auto& a, const auto& b) { return a.attempt < b.attempt; });
-  bool added = false;
+  const int stored = exec.attempts_size();
   for (const StartJournal::Entry& start : starts) {
     if (start.attempt != exec.attempts_size() + 1) continue;  // Stored already.
     if (!exec.attempts().empty()) {
@@ -697,9 +697,8 @@ void AddUnrecordedStarts(v1::Execution& exec, std::vector<StartJournal::Entry> s
     *attempt->mutable_start_time() = ToProto(start.time);
     attempt->set_log_offset(start.log_offset);
     if (!exec.has_start_time()) *exec.mutable_start_time() = ToProto(start.time);
-    added = true;
   }
-  if (added) {
+  if (exec.attempts_size() > stored) {
     exec.set_state(v1::RUNNING);
     exec.clear_next_attempt_time();
   }

@@ -1,6 +1,7 @@
 #include "engine/start_journal.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,20 +11,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "util/fd_io.h"
 #include "util/status_macros.h"
 
 namespace automate::internal {
 namespace {
-
-absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t w = write(fd, data.data(), data.size());
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return absl::ErrnoToStatus(errno, absl::StrCat("start journal: write ", path));
-    data.remove_prefix(static_cast<size_t>(w));
-  }
-  return absl::OkStatus();
-}
 
 std::string Line(const StartJournal::Entry& e) {
   return absl::StrCat(e.execution_id, " ", e.attempt, " ", e.log_offset, " ",
@@ -48,19 +40,20 @@ bool ParseStartJournalLine(absl::string_view line, StartJournal::Entry* entry) {
 absl::StatusOr<std::unique_ptr<StartJournal>> StartJournal::Open(const std::string& path) {
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("start journal: open ", path));
-  std::string text;
-  char buf[1 << 16];
-  while (true) {
-    ssize_t n = pread(fd, buf, sizeof(buf), static_cast<off_t>(text.size()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status s = absl::ErrnoToStatus(errno, absl::StrCat("start journal: read ", path));
-      close(fd);
-      return s;
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    absl::Status s = absl::ErrnoToStatus(errno, absl::StrCat("start journal: stat ", path));
+    close(fd);
+    return s;
   }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  absl::StatusOr<size_t> got =
+      PreadFull(fd, text.data(), text.size(), 0, absl::StrCat("start journal: read ", path));
+  if (!got.ok()) {
+    close(fd);
+    return got.status();
+  }
+  text.resize(*got);
   std::vector<Entry> entries;
   size_t begin = 0;
   for (size_t end = text.find('\n'); end != std::string::npos; end = text.find('\n', begin)) {
@@ -105,11 +98,11 @@ absl::Status StartJournal::Record(const Entry& entry) {
   // After a failed write whose part of a line could not be cut: end that
   // fragment first, so that this line stands alone.
   if (torn_) line = absl::StrCat("\n", line);
-  absl::Status written = WriteAll(fd_, line, path_);
+  absl::Status written = WriteFull(fd_, line, "write");  // No message built unless it fails.
   if (!written.ok()) {
     // Cut whatever part of the line went in: this start is not noted.
     if (ftruncate(fd_, static_cast<off_t>(bytes_.load())) != 0) torn_ = true;
-    return written;
+    return Annotate(written, absl::StrCat("start journal ", path_));
   }
   if (torn_) {
     torn_ = false;
@@ -127,6 +120,8 @@ absl::Status StartJournal::Compact(
     const std::function<std::vector<Entry>(std::vector<Entry>)>& keep) {
   absl::MutexLock lock(&mu_);
   std::vector<Entry> kept = keep(entries_);
+  // Nothing to drop (an engine starting on an empty journal): no rewrite.
+  if (kept.size() == entries_.size() && !torn_) return absl::OkStatus();
   std::string text;
   for (const Entry& e : kept) text += Line(e);
   // A new file renamed over the old one: whenever the engine dies, the
@@ -134,7 +129,7 @@ absl::Status StartJournal::Compact(
   const std::string tmp = path_ + ".tmp";
   int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("start journal: open ", tmp));
-  absl::Status written = WriteAll(fd, text, tmp);
+  absl::Status written = WriteFull(fd, text, absl::StrCat("start journal: write ", tmp));
   if (written.ok() && rename(tmp.c_str(), path_.c_str()) != 0) {
     written = absl::ErrnoToStatus(errno, absl::StrCat("start journal: rename to ", path_));
   }

@@ -51,7 +51,8 @@ class StartJournal {
   absl::Status Record(const Entry& entry);
 
   // Rewrites the journal with the entries `keep` selects (called with every
-  // entry, under the journal's lock: no Record() interleaves).
+  // entry, under the journal's lock: no Record() interleaves); leaves the
+  // file alone if `keep` drops none.
   absl::Status Compact(const std::function<std::vector<Entry>(std::vector<Entry>)>& keep);
 
   // Bytes in the file. Takes no lock: callable under any.

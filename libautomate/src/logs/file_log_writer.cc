@@ -11,29 +11,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "logs/record_cursor.h"
+#include "util/fd_io.h"
 #include "util/status_macros.h"
 
 namespace automate::internal {
 namespace {
-
-absl::Status WriteAllV(int fd, struct iovec* iov, int count) {
-  while (count > 0) {
-    ssize_t w = writev(fd, iov, std::min(count, IOV_MAX));
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return absl::ErrnoToStatus(errno, "log: write");
-    auto left = static_cast<size_t>(w);
-    while (count > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      ++iov;
-      --count;
-    }
-    if (count > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<int64_t> FileSize(int fd) {
   struct stat st;
@@ -56,7 +38,7 @@ absl::Status ReadIndex(int fd, int64_t from, std::vector<IndexEntry>* out) {
   AUTOMATE_ASSIGN_OR_RETURN(int64_t size, FileSize(fd));
   if (size <= from) return absl::OkStatus();
   std::string buf(static_cast<size_t>(size - from), '\0');
-  AUTOMATE_ASSIGN_OR_RETURN(size_t got, PreadFull(fd, buf.data(), buf.size(), from));
+  AUTOMATE_ASSIGN_OR_RETURN(size_t got, PreadFull(fd, buf.data(), buf.size(), from, "log: pread"));
   for (size_t i = 0; i + sizeof(IndexEntry) <= got; i += sizeof(IndexEntry)) {
     IndexEntry e;
     memcpy(&e, buf.data() + i, sizeof(e));
@@ -67,7 +49,7 @@ absl::Status ReadIndex(int fd, int64_t from, std::vector<IndexEntry>* out) {
 
 bool RecordStartsAt(int fd, int64_t pos, int64_t offset) {
   char header[kRecordHeaderSize];
-  absl::StatusOr<size_t> got = PreadFull(fd, header, sizeof(header), pos);
+  absl::StatusOr<size_t> got = PreadFull(fd, header, sizeof(header), pos, "log: pread");
   RecordHeader parsed;
   return got.ok() && *got == sizeof(header) && DecodeRecordHeader(header, &parsed) &&
          parsed.offset == offset;
@@ -192,7 +174,7 @@ absl::Status FileLogWriter::WriteRecords(const LogChunk* chunks, size_t n,
     offset += static_cast<int64_t>(chunks[i].data.size());
     pos += static_cast<int64_t>(kRecordHeaderSize + chunks[i].data.size());
   }
-  AUTOMATE_RETURN_IF_ERROR(WriteAllV(log_fd_, iov.data(), static_cast<int>(iov.size())));
+  AUTOMATE_RETURN_IF_ERROR(WriteFullV(log_fd_, iov.data(), static_cast<int>(iov.size()), "log: write"));
   size_ = offset;
   file_pos_ = pos;
   last_indexed_ = last_indexed;
@@ -211,7 +193,7 @@ absl::Status FileLogWriter::WriteIndex(const std::vector<IndexEntry>& entries) {
   const size_t bytes = entries.size() * sizeof(IndexEntry);
   struct iovec iov = {const_cast<IndexEntry*>(entries.data()), bytes};
   if (lseek(idx_fd_, idx_bytes_, SEEK_SET) < 0) return absl::OkStatus();
-  if (!WriteAllV(idx_fd_, &iov, 1).ok()) {
+  if (!WriteFullV(idx_fd_, &iov, 1, "log: write").ok()) {
     // The records are stored; without these entries seeks only scan longer.
     // Cut a partial entry so later ones stay aligned.
     (void)ftruncate(idx_fd_, idx_bytes_);

@@ -6,23 +6,12 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "util/fd_io.h"
 
 namespace automate::internal {
 namespace {
 constexpr size_t kReadAhead = 256 * 1024;
 }  // namespace
-
-absl::StatusOr<size_t> PreadFull(int fd, char* buf, size_t n, int64_t pos) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = pread(fd, buf + done, n - done, pos + static_cast<int64_t>(done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return absl::ErrnoToStatus(errno, "log: pread");
-    if (r == 0) break;
-    done += static_cast<size_t>(r);
-  }
-  return done;
-}
 
 void RecordCursor::Seek(int64_t pos) { pos_ = pos; }
 
@@ -32,7 +21,7 @@ absl::StatusOr<bool> RecordCursor::Ensure(size_t n) {
   // Re-read from pos_: data past the old end may have been appended since.
   size_t want = std::max(n, kReadAhead);
   if (buf_.size() < want) buf_.resize(want);
-  absl::StatusOr<size_t> got = PreadFull(fd_, buf_.data(), want, pos_);
+  absl::StatusOr<size_t> got = PreadFull(fd_, buf_.data(), want, pos_, "log: pread");
   if (!got.ok()) return got.status();
   buf_pos_ = pos_;
   buf_len_ = *got;

@@ -14,9 +14,6 @@
 
 namespace automate::internal {
 
-// Reads all of [pos, pos + n) unless the file ends first; returns bytes read.
-absl::StatusOr<size_t> PreadFull(int fd, char* buf, size_t n, int64_t pos);
-
 class RecordCursor {
  public:
   enum class Result { kRecord, kEnd, kCorrupt };
